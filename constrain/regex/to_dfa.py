@@ -1,0 +1,182 @@
+"""Regex AST -> byte NFA (Thompson) -> byte DFA (subset construction) -> minimal DFA.
+
+Character sets are expanded to UTF-8 byte sequences here, so the automaton
+reads exactly the bytes a tokenizer emits and accepts only valid UTF-8.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from ..automata.dfa import ByteDFA, trim_and_minimize
+from ..errors import RegexError, UnsupportedError
+from .parser import Node, parse_regex
+from .utf8 import utf8_sequences
+
+MAX_NFA_STATES = 2_000_000
+MAX_DFA_STATES = 200_000
+
+
+class _NFA:
+    def __init__(self) -> None:
+        self.eps: list[list[int]] = []
+        self.edges: list[list[tuple[int, int, int]]] = []  # (lo, hi, target)
+
+    def new(self) -> int:
+        if len(self.eps) >= MAX_NFA_STATES:
+            raise UnsupportedError(f"regex expands to more than {MAX_NFA_STATES} automaton states")
+        self.eps.append([])
+        self.edges.append([])
+        return len(self.eps) - 1
+
+    def build(self, node: Node) -> tuple[int, int]:
+        kind = node[0]
+        if kind == "set":
+            return self._charset(node[1])
+        if kind == "cat":
+            s = e = self.new()
+            for child in node[1]:
+                cs, ce = self.build(child)
+                self.eps[e].append(cs)
+                e = ce
+            return s, e
+        if kind == "alt":
+            s, e = self.new(), self.new()
+            for child in node[1]:
+                cs, ce = self.build(child)
+                self.eps[s].append(cs)
+                self.eps[ce].append(e)
+            return s, e
+        if kind == "rep":
+            _, child, lo, hi = node
+            s = e = self.new()
+            for _ in range(lo):
+                cs, ce = self.build(child)
+                self.eps[e].append(cs)
+                e = ce
+            if hi is None:
+                cs, ce = self.build(child)
+                loop_end = self.new()
+                self.eps[e].extend([cs, loop_end])
+                self.eps[ce].extend([cs, loop_end])
+                e = loop_end
+            else:
+                end = self.new()
+                for _ in range(hi - lo):
+                    cs, ce = self.build(child)
+                    self.eps[e].extend([cs, end])
+                    e = ce
+                self.eps[e].append(end)
+                e = end
+            return s, e
+        raise AssertionError(kind)
+
+    def _charset(self, ranges: tuple[tuple[int, int], ...]) -> tuple[int, int]:
+        s, e = self.new(), self.new()
+        for seq in _sequences(ranges):
+            cur = s
+            for i, (lo, hi) in enumerate(seq):
+                nxt = e if i == len(seq) - 1 else self.new()
+                self.edges[cur].append((lo, hi, nxt))
+                cur = nxt
+        return s, e
+
+
+@lru_cache(maxsize=1024)
+def _sequences(ranges: tuple[tuple[int, int], ...]) -> list[tuple[tuple[int, int], ...]]:
+    out = []
+    for lo, hi in ranges:
+        out.extend(utf8_sequences(lo, hi))
+    return out
+
+
+def _byte_classes(nfa: _NFA) -> np.ndarray:
+    cuts = np.zeros(257, bool)
+    cuts[0] = True
+    for edges in nfa.edges:
+        for lo, hi, _ in edges:
+            cuts[lo] = True
+            cuts[hi + 1] = True
+    return (np.cumsum(cuts[:256]) - 1).astype(np.int32)
+
+
+def nfa_to_dfa(nfa: _NFA, start: int, accept: int) -> ByteDFA:
+    byte_class = _byte_classes(nfa)
+    k = int(byte_class.max()) + 1
+    # Epsilon closures, memoised per NFA state.
+    closure_memo: dict[int, frozenset[int]] = {}
+
+    def closure(state: int) -> frozenset[int]:
+        got = closure_memo.get(state)
+        if got is not None:
+            return got
+        seen = {state}
+        stack = [state]
+        while stack:
+            for t in nfa.eps[stack.pop()]:
+                if t not in seen:
+                    seen.add(t)
+                    stack.append(t)
+        got = frozenset(seen)
+        closure_memo[state] = got
+        return got
+
+    # Edges in class space, only from states that have byte edges.
+    cls_edges: dict[int, list[tuple[int, int, int]]] = {}
+    for sidx, edges in enumerate(nfa.edges):
+        if edges:
+            cls_edges[sidx] = [(int(byte_class[lo]), int(byte_class[hi]), t) for lo, hi, t in edges]
+
+    start_set = closure(start)
+    ids = {start_set: 0}
+    sets = [start_set]
+    rows: list[list[int]] = []
+    accepting: list[bool] = []
+    i = 0
+    while i < len(sets):
+        cur = sets[i]
+        i += 1
+        accepting.append(accept in cur)
+        moves: dict[int, set[int]] = {}
+        for s in cur:
+            for clo, chi, t in cls_edges.get(s, ()):
+                for c in range(clo, chi + 1):
+                    moves.setdefault(c, set()).add(t)
+        row = [-1] * k
+        for c, targets in moves.items():
+            tgt: frozenset[int] = frozenset().union(*(closure(t) for t in targets))
+            j = ids.get(tgt)
+            if j is None:
+                if len(sets) >= MAX_DFA_STATES:
+                    raise UnsupportedError(f"regex needs more than {MAX_DFA_STATES} DFA states")
+                j = ids[tgt] = len(sets)
+                sets.append(tgt)
+            row[c] = j
+        rows.append(row)
+    table = np.array(rows, dtype=np.int32).reshape(len(rows), k)
+    acc = np.array(accepting, dtype=bool)
+    table, acc, st = trim_and_minimize(table, acc, 0)
+    if st < 0:
+        raise RegexError("the regex matches no string (empty language)")
+    # Re-derive byte classes after minimisation: merge classes with identical columns.
+    _, col_ids, inverse = np.unique(table.T, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(col_ids)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    inverse = rank[inverse.reshape(-1)]
+    new_table = np.ascontiguousarray(table[:, col_ids[order]]).astype(np.int32)
+    new_class = inverse[byte_class].astype(np.int32)
+    return ByteDFA(byte_class=new_class, table=new_table, accepting=acc, start=st)
+
+
+def ast_to_dfa(node: Node) -> ByteDFA:
+    nfa = _NFA()
+    s, e = nfa.build(node)
+    return nfa_to_dfa(nfa, s, e)
+
+
+def regex_to_dfa(pattern: str) -> ByteDFA:
+    """Compile a regex into a minimal trimmed byte DFA matching whole strings."""
+    return ast_to_dfa(parse_regex(pattern))
