@@ -134,8 +134,9 @@ def trim_and_minimize(table: np.ndarray, accepting: np.ndarray, start: int) -> t
     t = remap[t[keep]]  # -1 indexes remap[-1] == -1
     acc = accepting[keep]
     # Partition refinement.
-    block = acc.astype(np.int64)
-    n_blocks = len(np.unique(block))
+    _, block = np.unique(acc, return_inverse=True)
+    block = block.reshape(-1).astype(np.int64)
+    n_blocks = int(block.max()) + 1
     while True:
         succ = np.where(t >= 0, block[np.maximum(t, 0)], -1)
         sig = np.concatenate([block[:, None], succ], axis=1)
