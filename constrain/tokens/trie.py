@@ -8,7 +8,7 @@ that skipping is what makes masks cheap for restrictive states.
 from __future__ import annotations
 
 import threading
-import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -80,17 +80,22 @@ class TokenTrie:
         )
 
 
-_CACHE: "weakref.WeakKeyDictionary[object, TokenTrie]" = weakref.WeakKeyDictionary()
+_CACHE: "OrderedDict[str, TokenTrie]" = OrderedDict()
+_CACHE_SIZE = 8
 _LOCK = threading.Lock()
 
 
 def trie_for(vocab: object) -> TokenTrie:
-    """The trie of a Vocabulary, built once per vocabulary object."""
+    """The trie of a Vocabulary, built once per distinct vocabulary (keyed by fingerprint)."""
+    key = vocab.fingerprint  # type: ignore[attr-defined]
     with _LOCK:
-        trie = _CACHE.get(vocab)
-    if trie is None:
-        trie = TokenTrie.build(vocab.token_bytes)  # type: ignore[attr-defined]
-        with _LOCK:
-            _CACHE.setdefault(vocab, trie)
-            trie = _CACHE[vocab]
+        trie = _CACHE.get(key)
+        if trie is not None:
+            _CACHE.move_to_end(key)
+            return trie
+    trie = TokenTrie.build(vocab.token_bytes)  # type: ignore[attr-defined]
+    with _LOCK:
+        _CACHE[key] = trie
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
     return trie
