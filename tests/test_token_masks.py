@@ -178,3 +178,13 @@ def test_fill_mask_into_torch_int32() -> None:
     c.matcher().fill_mask(out)
     ids = ids_from_mask(out.numpy().view(np.uint32), vocab.size)
     assert set(ids.tolist()) == brute_force_allowed(c, c.dfa.start)
+
+
+def test_trie_builder_matches_python_twin() -> None:
+    vocab = vocab_for("mistral")
+    items = sorted(b for b in vocab.token_bytes if b)[::7]
+    offsets = np.zeros(len(items) + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in items], out=offsets[1:])
+    data = np.frombuffer(b"".join(items), dtype=np.uint8)
+    for have, want in zip(_kernels.build_trie(data, offsets), _kernels.build_trie_py(data, offsets)):
+        np.testing.assert_array_equal(have, want)

@@ -14,6 +14,8 @@ from typing import Sequence
 
 import numpy as np
 
+from . import _kernels
+
 
 @dataclass(frozen=True, eq=False)
 class TokenTrie:
@@ -38,43 +40,27 @@ class TokenTrie:
     @classmethod
     def build(cls, token_bytes: Sequence[bytes | None]) -> "TokenTrie":
         items = sorted((b, i) for i, b in enumerate(token_bytes) if b)
-        node_byte: list[int] = []
-        node_depth: list[int] = []
-        node_tok_count: list[int] = []
-        tok_ids: list[int] = []
-        path: list[int] = []
-        prev = b""
-        for data, tid in items:
-            lcp = 0
-            limit = min(len(prev), len(data))
-            while lcp < limit and prev[lcp] == data[lcp]:
-                lcp += 1
-            del path[lcp:]
-            for d in range(lcp, len(data)):
-                path.append(len(node_byte))
-                node_byte.append(data[d])
-                node_depth.append(d)
-                node_tok_count.append(0)
-            node_tok_count[path[len(data) - 1]] += 1
-            tok_ids.append(tid)
-            prev = data
+        lengths = np.fromiter((len(b) for b, _ in items), dtype=np.int64, count=len(items))
+        offsets = np.zeros(len(items) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        data = np.frombuffer(b"".join(b for b, _ in items), dtype=np.uint8)
+        ids = np.fromiter((i for _, i in items), dtype=np.int32, count=len(items))
+        if len(items):
+            node_byte, depth, end, node_of = _kernels.build_trie(data, offsets)
+        else:
+            node_byte, depth, end, node_of = (np.zeros(0, np.uint8), np.zeros(0, np.int32),
+                                              np.zeros(0, np.int32), np.zeros(0, np.int32))
         n = len(node_byte)
-        depth = np.asarray(node_depth, dtype=np.int32)
-        end = np.full(n, n, dtype=np.int32)
-        open_nodes: list[int] = []
-        for i in range(n):
-            d = node_depth[i]
-            while open_nodes and node_depth[open_nodes[-1]] >= d:
-                end[open_nodes.pop()] = i
-            open_nodes.append(i)
+        # Strings are sorted, so each node's tokens are contiguous in `ids`.
+        counts = np.bincount(node_of, minlength=n).astype(np.int32)
         tok_start = np.zeros(n + 1, dtype=np.int32)
-        np.cumsum(np.asarray(node_tok_count, dtype=np.int32), out=tok_start[1:])
+        np.cumsum(counts, out=tok_start[1:])
         return cls(
-            node_byte=np.asarray(node_byte, dtype=np.uint8),
+            node_byte=node_byte,
             node_depth=depth,
             node_end=end,
             tok_start=tok_start,
-            tok_ids=np.asarray(tok_ids, dtype=np.int32),
+            tok_ids=ids,
             max_depth=int(depth.max()) + 1 if n else 0,
             vocab_size=len(token_bytes),
         )
