@@ -12,7 +12,11 @@ keep working::
     │   └── UnsupportedError              valid input using a feature we cannot enforce
     ├── VocabularyError (ValueError)      tokenizer/model mismatch, unusable tokenizer
     ├── ModelError                        model could not be found or loaded
-    └── DeadEndError                      a matcher reached a state with no allowed token
+    ├── DeadEndError                      a matcher reached a state with no allowed token
+    │   └── ParticlesDeadError            every SMC particle has weight zero
+    └── SamplerError                      a sampler could not produce a result
+        ├── CriticError                   an SMC critic raised or returned a bad log-weight
+        └── TrieFullError (MemoryError)   the ASAp trie reached its bound
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ __all__ = [
     "VocabularyError",
     "ModelError",
     "DeadEndError",
+    "ParticlesDeadError",
+    "SamplerError",
+    "CriticError",
+    "TrieFullError",
 ]
 
 
@@ -108,3 +116,26 @@ class DeadEndError(ConstrainError):
     def __init__(self, message: str, *, partial: bytes | None = None) -> None:
         self.partial = partial
         super().__init__(message)
+
+
+class SamplerError(ConstrainError):
+    """A sampler could not produce a result."""
+
+
+class CriticError(SamplerError):
+    """The SMC critic raised or returned something that is not a log-weight (float, not NaN/+inf).
+
+    ``text`` is the (partial) output it was called on; the original exception is ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, text: str | None = None) -> None:
+        self.text = text
+        super().__init__(message)
+
+
+class ParticlesDeadError(DeadEndError):
+    """Every SMC particle has weight zero (the model gives no mass to any continuation in the language)."""
+
+
+class TrieFullError(SamplerError, MemoryError):
+    """The ASAp trie reached ``max_nodes`` (with ``on_full="error"``, or nothing left to evict)."""

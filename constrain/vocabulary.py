@@ -676,6 +676,7 @@ class Vocabulary:
         else:
             id_to_tok = {int(i): t for t, i in raw_vocab.items()}
         model_tok_to_id = {t: i for i, t in id_to_tok.items()}
+        model_ids = set(id_to_tok)
         added: dict[int, dict[str, Any]] = {}
         for a in spec.get("added_tokens") or ():
             added[int(a["id"])] = a
@@ -699,7 +700,10 @@ class Vocabulary:
         flags = dict(special_flags or {})
         special: set[int] = set()
         for i, a in added.items():
-            if flags.get(i, bool(a.get("special"))):
+            # Added tokens outside the model's own vocabulary are control tokens
+            # (<tool_call>, <|fim_prefix|>...) even when not flagged special:
+            # never text unless asked for with allow_special.
+            if flags.get(i, bool(a.get("special"))) or i not in model_ids:
                 special.add(i)
         special.update(i for i, f in flags.items() if f and i in id_to_tok)
         special.update(name_to_id[n] for n in special_names if n in name_to_id)

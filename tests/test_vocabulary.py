@@ -247,15 +247,9 @@ def test_eos_and_specials(vocabs: dict[str, Vocabulary], name: str) -> None:
     assert v.eos_ids <= v.special_ids
     spec = json.loads(tokenizer_path(name).read_text(encoding="utf-8"))
     for a in spec["added_tokens"]:
-        if a["special"]:
-            assert v.token_bytes[a["id"]] is None, a
-            assert a["id"] in v.special_ids
-        else:
-            # Non-special added tokens are text: exactly what the tokenizer decodes them to,
-            # and encoding their text gives them back.
-            assert v.token_bytes[a["id"]] == tok.decode([a["id"]]).encode()
-            assert a["id"] not in v.special_ids
-            assert v.decode(v.encode(a["content"])) == v.token_bytes[a["id"]]
+        # Added tokens are control tokens, special-flagged or not: never text unless asked.
+        assert v.token_bytes[a["id"]] is None, a
+        assert a["id"] in v.special_ids
 
 
 def test_qwen3_added_tokens(vocabs: dict[str, Vocabulary]) -> None:
@@ -263,8 +257,10 @@ def test_qwen3_added_tokens(vocabs: dict[str, Vocabulary]) -> None:
         tokenizer_path("qwen3")
     v = vocabs["qwen3"]
     tok = v.tokenizer
-    assert v.token_bytes[tok.token_to_id("<tool_call>")] == b"<tool_call>"
+    assert v.token_bytes[tok.token_to_id("<tool_call>")] is None  # not flagged special, still control
     assert v.token_bytes[tok.token_to_id("<|im_start|>")] is None
+    asked = Vocabulary.from_file(tokenizer_path("qwen3").parent, allow_special=["<tool_call>"])
+    assert asked.token_bytes[tok.token_to_id("<tool_call>")] == b"<tool_call>"
     # Special-token text is encoded as plain text, never as the control token.
     ids = v.encode("<|im_end|>")
     assert tok.token_to_id("<|im_end|>") not in ids and v.decode(ids) == b"<|im_end|>"
