@@ -1,0 +1,1 @@
+"""Adapters that plug constrain's matchers into other libraries' generation loops."""
