@@ -17,11 +17,15 @@ from .compile import compile_regex
 from .errors import (
     ConstrainError,
     ConstraintError,
+    CriticError,
     DeadEndError,
     GrammarError,
     ModelError,
+    ParticlesDeadError,
     RegexError,
+    SamplerError,
     SchemaError,
+    TrieFullError,
     UnsupportedError,
     VocabularyError,
 )
@@ -35,6 +39,15 @@ _LAZY = {
     "Model": ".model",
     "generate": ".generation",
     "GenerationResult": ".generation",
+    "get_constraint": ".generation",
+    "sample": ".samplers",
+    "SampleResult": ".samplers",
+    "SMCResult": ".samplers",
+    "ASAp": ".samplers",
+    "LanguageModel": ".lm",
+    "TableLM": ".lm",
+    "HFLM": ".lm",
+    "ConstrainLogitsProcessor": ".integrations.transformers",
 }
 
 __all__ = [
@@ -48,6 +61,15 @@ __all__ = [
     "Model",
     "generate",
     "GenerationResult",
+    "get_constraint",
+    "sample",
+    "SampleResult",
+    "SMCResult",
+    "ASAp",
+    "LanguageModel",
+    "TableLM",
+    "HFLM",
+    "ConstrainLogitsProcessor",
     "ConstrainError",
     "ConstraintError",
     "RegexError",
@@ -57,6 +79,10 @@ __all__ = [
     "VocabularyError",
     "ModelError",
     "DeadEndError",
+    "ParticlesDeadError",
+    "SamplerError",
+    "CriticError",
+    "TrieFullError",
 ]
 
 
