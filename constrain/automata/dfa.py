@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _kernels
+
 DEAD = -1
 
 
@@ -90,60 +92,26 @@ class ByteDFA:
 def trim_and_minimize(table: np.ndarray, accepting: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Drop states that cannot reach acceptance, then merge equivalent states.
 
-    Moore-style partition refinement, vectorised with numpy: each round splits
-    blocks by (block, blocks of successors) signatures until stable. Returns
+    Moore-style partition refinement (numba): each round splits blocks by
+    (block, blocks of successors) signatures until stable. Returns
     (table, accepting, start) with start == 0, or an empty table when the
     language is empty.
     """
     n, k = table.shape
-    # Co-reachability: reverse BFS from accepting states.
-    live = accepting.copy()
-    rev_src = np.repeat(np.arange(n), k)
-    rev_dst = table.reshape(-1)
-    ok = rev_dst >= 0
-    rev_src, rev_dst = rev_src[ok], rev_dst[ok]
-    order = np.argsort(rev_dst, kind="stable")
-    rev_src, rev_dst = rev_src[order], rev_dst[order]
-    starts = np.searchsorted(rev_dst, np.arange(n + 1))
-    stack = list(np.nonzero(live)[0])
-    while stack:
-        s = stack.pop()
-        for p in rev_src[starts[s]:starts[s + 1]]:
-            if not live[p]:
-                live[p] = True
-                stack.append(int(p))
+    table = np.ascontiguousarray(table, dtype=np.int32)
+    live = _kernels.coreachable(table, np.ascontiguousarray(accepting, dtype=np.bool_))
     if not live[start]:
         return np.zeros((0, k), np.int32), np.zeros(0, bool), -1
-    t = np.where(table >= 0, table, -1)
-    t = np.where((t >= 0) & live[np.maximum(t, 0)], t, -1)
-    # Forward reachability from start over live states.
-    reach = np.zeros(n, bool)
-    reach[start] = True
-    stack = [start]
-    while stack:
-        s = stack.pop()
-        for d in t[s]:
-            if d >= 0 and not reach[d]:
-                reach[d] = True
-                stack.append(int(d))
+    t = np.where((table >= 0) & live[np.maximum(table, 0)], table, -1).astype(np.int32)
+    reach = _kernels.reachable(t, start)
     keep = np.nonzero(reach)[0]
     # Renumber with start first.
     keep = np.concatenate([[start], keep[keep != start]])
     remap = -np.ones(n + 1, np.int64)
     remap[keep] = np.arange(len(keep))
-    t = remap[t[keep]]  # -1 indexes remap[-1] == -1
+    t = np.ascontiguousarray(remap[t[keep]], dtype=np.int32)  # -1 indexes remap[-1] == -1
     acc = accepting[keep]
-    # Partition refinement.
-    _, block = np.unique(acc, return_inverse=True)
-    block = block.reshape(-1).astype(np.int64)
-    n_blocks = int(block.max()) + 1
-    while True:
-        succ = np.where(t >= 0, block[np.maximum(t, 0)], -1)
-        sig = np.concatenate([block[:, None], succ], axis=1)
-        new_block, m = _group_rows(sig)
-        if m == n_blocks:
-            break
-        block, n_blocks = new_block, m
+    block, n_blocks = _kernels.moore_refine(t, acc.astype(np.int64))
     # Build the quotient automaton, start's block first.
     order = -np.ones(n_blocks, np.int64)
     order[block[0]] = 0
@@ -158,17 +126,3 @@ def trim_and_minimize(table: np.ndarray, accepting: np.ndarray, start: int) -> t
     qt = t[rep]
     qt = np.where(qt >= 0, block[np.maximum(qt, 0)], -1).astype(np.int32)
     return np.ascontiguousarray(qt), acc[rep].copy(), 0
-
-
-def _group_rows(rows: np.ndarray) -> tuple[np.ndarray, int]:
-    """Number equal rows alike (integer sorts via lexsort, much faster than unique(axis=0))."""
-    n = rows.shape[0]
-    order = np.lexsort(rows.T[::-1])
-    srt = rows[order]
-    new = np.ones(n, dtype=bool)
-    new[1:] = (srt[1:] != srt[:-1]).any(axis=1)
-    ids = np.cumsum(new) - 1
-    out = np.empty(n, dtype=np.int64)
-    out[order] = ids
-    return out, int(ids[-1]) + 1 if n else 0
-

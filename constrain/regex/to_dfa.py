@@ -123,11 +123,17 @@ def nfa_to_dfa(nfa: _NFA, start: int, accept: int) -> ByteDFA:
         closure_memo[state] = got
         return got
 
-    # Edges in class space, only from states that have byte edges.
-    cls_edges: dict[int, list[tuple[int, int, int]]] = {}
+    # Per NFA state: class -> epsilon-closed target set, precomputed once.
+    cls_of = byte_class.tolist()
+    moves_of: dict[int, list[tuple[int, frozenset[int]]]] = {}
     for sidx, edges in enumerate(nfa.edges):
         if edges:
-            cls_edges[sidx] = [(int(byte_class[lo]), int(byte_class[hi]), t) for lo, hi, t in edges]
+            per_class: dict[int, set[int]] = {}
+            for lo, hi, t in edges:
+                clos = closure(t)
+                for c in range(cls_of[lo], cls_of[hi] + 1):
+                    per_class.setdefault(c, set()).update(clos)
+            moves_of[sidx] = [(c, frozenset(v)) for c, v in per_class.items()]
 
     start_set = closure(start)
     ids = {start_set: 0}
@@ -141,12 +147,15 @@ def nfa_to_dfa(nfa: _NFA, start: int, accept: int) -> ByteDFA:
         accepting.append(accept in cur)
         moves: dict[int, set[int]] = {}
         for s in cur:
-            for clo, chi, t in cls_edges.get(s, ()):
-                for c in range(clo, chi + 1):
-                    moves.setdefault(c, set()).add(t)
+            for c, clos in moves_of.get(s, ()):
+                got = moves.get(c)
+                if got is None:
+                    moves[c] = set(clos)
+                else:
+                    got |= clos
         row = [-1] * k
         for c, targets in moves.items():
-            tgt: frozenset[int] = frozenset().union(*(closure(t) for t in targets))
+            tgt = frozenset(targets)
             j = ids.get(tgt)
             if j is None:
                 if len(sets) >= MAX_DFA_STATES:
