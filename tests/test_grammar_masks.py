@@ -1,0 +1,240 @@
+"""Grammar matchers and token masks on real tokenizers.
+
+* random derivations are accepted token by token (``vocab.encode(text)``) under
+  the qwen3, llama3 and mistral tokenizers, each token inside the mask before
+  it is accepted, EOS allowed exactly at the end;
+* masks equal a brute-force reference (Earley steps over the vocabulary trie,
+  and for one point literally ``copy(); accept_token(t)`` for every token) at
+  random points of random derivations (gpt2, a few points per grammar);
+* the numba kernel equals its Python twin; rollback, copy, accept_bytes,
+  forced_bytes and EOS semantics.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from constrain import Vocabulary
+from constrain.grammar import GrammarConstraint, compile_grammar, load_grammar
+from constrain.grammar.earley import step
+from constrain.grammar.gbnf import gbnf_to_ir
+from constrain.grammar.sampler import GrammarSampler
+from constrain.tokens.bitmask import allocate_mask, ids_from_mask, is_allowed
+
+from .conftest import shared_data, tokenizer_path
+
+GRAMMARS = Path(__file__).resolve().parent.parent / "grammars"
+LARK = ["json", "arithmetic", "sql", "python_like", "smiles"]
+GAD = ["asap_release/examples/grammars/json.ebnf", "research_gd/examples/sygus/SLIA/bikes.ebnf",
+       "research_gd/examples/sygus/bv4/find_inv_bvsge_bvadd_4bit.ebnf"]
+
+_VOCABS: dict[str, Vocabulary] = {}
+_CONSTRAINTS: dict[tuple[str, str], GrammarConstraint] = {}
+
+
+def vocab(name: str) -> Vocabulary:
+    v = _VOCABS.get(name)
+    if v is None:
+        v = _VOCABS[name] = Vocabulary.from_file(tokenizer_path(name).parent)
+    return v
+
+
+def grammar_ir(key: str):
+    if key in LARK:
+        return load_grammar(GRAMMARS / f"{key}.lark")
+    return gbnf_to_ir(shared_data("gad", *key.split("/")).read_text())
+
+
+def constraint(key: str, vname: str) -> GrammarConstraint:
+    c = _CONSTRAINTS.get((key, vname))
+    if c is None:
+        v = vocab(vname)
+        c = _CONSTRAINTS[(key, vname)] = (
+            compile_grammar(GRAMMARS / f"{key}.lark", v) if key in LARK else GrammarConstraint(grammar_ir(key), v))
+    return c
+
+
+def samples(key: str, n: int, seed: int, max_depth: int = 7) -> list[str]:
+    sm = GrammarSampler(grammar_ir(key))
+    rng = random.Random(seed)
+    out = []
+    while len(out) < n:
+        s = sm.sample(rng, max_depth=max_depth)
+        if 0 < len(s) <= 160:
+            out.append(s.decode())
+    return out
+
+
+# -- token-by-token acceptance -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("vname", ["qwen3", "llama3", "mistral"])
+@pytest.mark.parametrize("key", LARK + GAD)
+def test_derivations_accepted_token_by_token(key: str, vname: str) -> None:
+    c = constraint(key, vname)
+    v = c.vocab
+    eos = min(v.eos_ids)
+    buf = allocate_mask(v.size)
+    for text in samples(key, 2, seed=len(key) * 7 + len(vname)):
+        m = c.matcher()
+        ids = v.encode(text)
+        assert v.decode(ids) == text.encode()
+        for i, t in enumerate(ids):
+            m.fill_mask(buf)
+            assert is_allowed(buf, t), (text, i, v.token_bytes[t])
+            assert not is_allowed(buf, eos) or m.is_accepting()
+            assert m.accept_token(t), (text, i)
+        m.fill_mask(buf)
+        assert m.is_accepting() and is_allowed(buf, eos), text
+        assert m.accept_token(eos) and m.is_finished()
+        m.fill_mask(buf)
+        assert not buf.any() and not m.accept_token(ids[0]) and not m.is_dead()
+
+
+# -- masks versus brute force -------------------------------------------------------------
+
+
+class _Trie:
+    """A dict trie of the vocabulary for the reference walk."""
+
+    def __init__(self, v: Vocabulary) -> None:
+        self.root: dict = {}
+        for i, b in enumerate(v.token_bytes):
+            if b:
+                node = self.root
+                for x in b:
+                    node = node.setdefault(x, {})
+                node.setdefault(None, []).append(i)
+
+
+_TRIES: dict[str, _Trie] = {}
+
+
+def reference_mask(c: GrammarConstraint, trie: _Trie, S) -> set[int]:
+    """Tokens whose bytes step the Earley chart without dying (no lexer DFA, no kernel)."""
+    cg = c.compiled
+    allowed: list[int] = []
+    stack = [(trie.root, S)]
+    while stack:
+        node, s = stack.pop()
+        for b, child in node.items():
+            if b is None:
+                continue
+            s2 = step(cg, s, b)
+            if s2 is not None:
+                allowed.extend(child.get(None, ()))
+                stack.append((child, s2))
+    if S.accepting:
+        allowed.extend(t for t in c.vocab.eos_ids if t < c.vocab.size)
+    return set(allowed)
+
+
+@pytest.mark.parametrize("key", LARK + GAD[:2])
+def test_masks_equal_brute_force(key: str) -> None:
+    c = constraint(key, "gpt2")
+    v = c.vocab
+    trie = _TRIES.setdefault("gpt2", _Trie(v))
+    rng = random.Random(11)
+    n = 1 if key in ("sql", "python_like", "arithmetic") else 2
+    for text in samples(key, n, seed=3 + len(key), max_depth=6):
+        ids = v.encode(text)
+        m = c.matcher()
+        npts = 2 if key in ("sql", "python_like", "arithmetic") else 3
+        points = sorted(rng.sample(range(len(ids) + 1), min(npts, len(ids) + 1)))
+        for k in range(len(ids) + 1):
+            if k in points:
+                S = m.earley_set
+                want = reference_mask(c, trie, S)
+                got = set(ids_from_mask(c.engine.compute(S), v.size).tolist())
+                assert got == want, (key, text[:60], k, sorted(got ^ want)[:10])
+            if k < len(ids):
+                assert m.accept_token(ids[k])
+
+
+def test_mask_equals_copy_and_accept_for_every_token() -> None:
+    """The literal definition, once: copy the matcher and try every token."""
+    c = constraint("json", "gpt2")
+    v = c.vocab
+    m = c.matcher()
+    assert m.accept_bytes(b'{"key": [1, tr')
+    buf = allocate_mask(v.size)
+    m.fill_mask(buf)
+    allowed = set(ids_from_mask(buf, v.size).tolist())
+    brute = {t for t in range(v.size) if m.copy().accept_token(t)}
+    assert allowed == brute
+    assert v.encode("ue")[0] in allowed
+
+
+def test_python_twin_kernel_matches_numba() -> None:
+    c = constraint("arithmetic", "gpt2")
+    twin = GrammarConstraint(c.compiled, c.vocab, use_numba=False)
+    for text in ["", "1 + ", "foo(2, x", "(3 * y) ^ -"]:
+        m1, m2 = c.matcher(), twin.matcher()
+        assert m1.accept_bytes(text.encode()) or not text
+        assert m2.accept_bytes(text.encode()) or not text
+        assert np.array_equal(c.engine.compute(m1.earley_set), twin.engine.compute(m2.earley_set)), text
+
+
+# -- matcher semantics --------------------------------------------------------------------
+
+
+def test_rollback_copy_and_eos() -> None:
+    c = constraint("json", "qwen3")
+    v = c.vocab
+    eos = min(v.eos_ids)
+    ids = v.encode('{"a": [1, 2], "b": "x"}')
+    m = c.matcher()
+    masks = []
+    buf = allocate_mask(v.size)
+    for t in ids:
+        m.fill_mask(buf)
+        masks.append(buf.copy())
+        assert m.accept_token(t)
+    assert m.is_accepting() and m.num_steps == len(ids)
+    fork = m.copy()
+    assert fork.accept_token(eos) and fork.is_finished() and not m.is_finished()
+    m.rollback(3)
+    m.fill_mask(buf)
+    assert np.array_equal(buf, masks[-3])
+    assert not m.is_accepting()
+    assert m.accept_tokens(ids[-3:]) == 3 and m.is_accepting()
+    m.rollback(len(ids))
+    m.fill_mask(buf)
+    assert np.array_equal(buf, masks[0]) and not is_allowed(buf, eos)
+    with pytest.raises(ValueError):
+        m.rollback(1)
+    # Illegal tokens leave the matcher unchanged.
+    bad = v.encode("]")[0]
+    assert not m.accept_token(bad) and m.num_steps == 0
+    assert not m.accept_token(eos)
+    assert not m.accept_bytes(b"{]") and m.num_steps == 0
+    assert m.accept_bytes(b"{") and m.num_steps == 1
+    m.rollback()
+    assert not m.accept_token(v.size + 5)
+
+
+def test_forced_bytes_and_dead_ends() -> None:
+    c = compile_grammar('root ::= "(define-fun f () Int " [0-9]+ ")"', vocab("qwen3"))
+    m = c.matcher()
+    assert m.forced_bytes() == b"(define-fun f () Int "
+    assert m.accept_bytes(b"(define-fun f () Int 4")
+    assert m.forced_bytes() == b""
+    assert m.accept_bytes(b")") and m.is_accepting() and m.forced_bytes() == b""
+    assert not m.is_dead()
+    json_m = constraint("json", "qwen3").matcher()
+    assert json_m.accept_bytes(b'{"a": tr') and json_m.forced_bytes() == b"ue"
+
+
+def test_masks_are_cached_and_read_only() -> None:
+    c = constraint("json", "qwen3")
+    m = c.matcher()
+    assert m.accept_bytes(b'{"text": "hello')
+    a = c.engine.mask(m.earley_set)
+    assert m.accept_bytes(b" world")
+    b = c.engine.mask(m.earley_set)
+    assert a is b  # same lexer configuration and origins inside one string: one mask
+    assert not a.flags.writeable
