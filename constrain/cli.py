@@ -36,7 +36,22 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--no-chat", action="store_true", help="do not apply the model's chat template")
     gen.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1 ...")
     gen.add_argument("--stats", action="store_true", help="print timings to stderr")
+    gen.add_argument("--speculative", default=None, metavar="DRAFT",
+                     help="speculative decoding draft, e.g. jump-forward+prompt-lookup")
+    gram = sub.add_parser("grammar", help="grammar tools")
+    gsub = gram.add_subparsers(dest="grammar_command", required=True, metavar="ACTION")
+    check = gsub.add_parser("check", help="report errors, unreachable rules and ambiguity warnings")
+    check.add_argument("file", help="a .lark or GBNF (.gbnf/.ebnf) grammar file")
+    check.add_argument("--syntax", choices=["lark", "gbnf"], default=None, help="default: from the file")
     return parser
+
+
+def _grammar_check(args: argparse.Namespace) -> int:
+    from .grammar import check_grammar
+
+    report = check_grammar(args.file, syntax=args.syntax)
+    print(report.format())
+    return 0 if report.ok else 1
 
 
 def _precheck(kwargs: dict) -> None:
@@ -73,7 +88,8 @@ def _generate(args: argparse.Namespace) -> int:
     model = load_model(args.model, device=args.device)
     result = generate(
         model, prompt, max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p,
-        top_k=args.top_k, seed=args.seed, chat=not args.no_chat, system=args.system, **kwargs,
+        top_k=args.top_k, seed=args.seed, chat=not args.no_chat, system=args.system,
+        speculative=args.speculative, **kwargs,
     )
     print(result.text)
     if args.stats:
@@ -109,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "generate":
             return _generate(args)
+        if args.command == "grammar":
+            return _grammar_check(args)
         parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse rejects it first
     except (ConstrainError, ValueError) as exc:
         lines = str(exc).strip().splitlines()

@@ -128,8 +128,13 @@ def get_constraint(vocab: Any, *, regex: str | None = None, schema: Any = None, 
             raise ConstraintError(f"constraint= must be a compiled Constraint (with .matcher()), not {type(constraint).__name__}")
         return constraint
     if kind == "grammar":
-        raise UnsupportedError("grammar constraints arrive with the CFG engine")
-    if kind == "regex":
+        from .grammar import compile_grammar
+
+        if not isinstance(grammar, (str, os.PathLike)):
+            return compile_grammar(grammar, vocab)
+        text = os.fspath(grammar)
+        obj = grammar
+    elif kind == "regex":
         if not isinstance(regex, str):
             raise ConstraintError(f"regex must be a string, not {type(regex).__name__}")
         text = regex
@@ -143,7 +148,12 @@ def get_constraint(vocab: Any, *, regex: str | None = None, schema: Any = None, 
         if hit is not None:
             _cache.move_to_end(key)
             return hit
-    compiled = _compile_regex_fn()(obj, vocab) if kind == "regex" else _compile_schema(obj, vocab)
+    if kind == "regex":
+        compiled = _compile_regex_fn()(obj, vocab)
+    elif kind == "grammar":
+        compiled = compile_grammar(obj, vocab)
+    else:
+        compiled = _compile_schema(obj, vocab)
     with _cache_lock:
         _cache[key] = compiled
         _cache.move_to_end(key)
@@ -229,8 +239,13 @@ def generate(
     seed: int | None = None,
     chat: bool = True,
     system: str | None = None,
+    speculative: Any = None,
 ) -> GenerationResult | list[GenerationResult]:
     """Generate text that matches exactly one of ``regex``/``schema``/``grammar``/``constraint``.
+
+    ``speculative`` (a draft object, a draft name such as ``"jump-forward+prompt-lookup"``,
+    a list of drafts, or a draft model) switches to speculative decoding whose verification
+    applies the constraint to both draft and target, so the output distribution is unchanged.
 
     ``prompt`` is a string (or a chat as a list of message dicts); a list of prompts is
     generated as one batch and gives a list of results in the same order. With ``chat=True``
@@ -252,6 +267,17 @@ def generate(
         raise ValueError("top_p must be in (0, 1]")
     vocab = model.vocab
     compiled = get_constraint(vocab, regex=regex, schema=schema, grammar=grammar, constraint=constraint)
+    if speculative is not None:
+        from .speculative import speculative_generate
+
+        results = [
+            speculative_generate(
+                model, p, draft=speculative, constraint=compiled, max_tokens=max_tokens, temperature=temperature,
+                top_p=top_p, top_k=top_k, seed=seed, chat=chat, system=system,
+            )
+            for p in prompts
+        ]
+        return results[0] if single else results
     results = _run(
         model, compiled, prompts, max_tokens=max_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
         seed=seed, chat=chat, system=system,
