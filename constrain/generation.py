@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import ConstraintError, DeadEndError, SchemaError, UnsupportedError, VocabularyError
+from .errors import ConstraintError, DeadEndError, SchemaError, VocabularyError
 
 __all__ = ["GenerationResult", "generate", "get_constraint", "clear_constraint_cache"]
 

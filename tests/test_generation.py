@@ -29,7 +29,6 @@ from constrain.errors import (  # noqa: E402
     ConstraintError,
     DeadEndError,
     ModelError,
-    UnsupportedError,
 )
 from constrain.generation import GenerationResult, generate, get_constraint  # noqa: E402
 from constrain.model import load_model  # noqa: E402
