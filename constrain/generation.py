@@ -200,8 +200,20 @@ def _choose(logits: Any, temperature: float, top_k: int, top_p: float, generator
 
     if temperature <= 0:
         return logits.argmax(dim=-1)
+    probs = torch.softmax(sampling_logits(logits, temperature, top_k, top_p), dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+def sampling_logits(logits: Any, temperature: float, top_k: int, top_p: float) -> Any:
+    """float32 logits after temperature, then top-k, then top-p (nucleus) filtering.
+
+    The one definition of the sampling transform, shared with speculative verification so
+    that both sample from the same distribution.
+    """
+    import torch
+
     logits = logits.float() / temperature
-    if top_k and top_k > 0 and top_k < logits.shape[-1]:
+    if top_k and 0 < top_k < logits.shape[-1]:
         kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     if 0.0 < top_p < 1.0:
@@ -212,8 +224,7 @@ def _choose(logits: Any, temperature: float, top_k: int, top_p: float, generator
         drop[:, 0] = False  # always keep the best token
         sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
         logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
-    probs = torch.softmax(logits, dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    return logits
 
 
 # ---------------------------------------------------------------------------------------------

@@ -31,6 +31,9 @@ import sys
 from functools import lru_cache
 from typing import Any
 
+from ..regex.charset import negate, union
+from ..regex.charset import normalize as norm
+
 MAX_CP = 0x10FFFF
 SURR_LO, SURR_HI = 0xD800, 0xDFFF
 
@@ -56,43 +59,6 @@ class PatternInvalid(Exception):
 
 # --------------------------------------------------------------------------
 # code-point sets
-
-
-def norm(ranges) -> Ranges:
-    out: list[list[int]] = []
-    for lo, hi in sorted(ranges):
-        if lo > hi:
-            continue
-        if out and lo <= out[-1][1] + 1:
-            out[-1][1] = max(out[-1][1], hi)
-        else:
-            out.append([lo, hi])
-    res = []
-    for lo, hi in out:  # drop surrogates: not scalar values
-        if hi < SURR_LO or lo > SURR_HI:
-            res.append((lo, hi))
-            continue
-        if lo < SURR_LO:
-            res.append((lo, SURR_LO - 1))
-        if hi > SURR_HI:
-            res.append((SURR_HI + 1, hi))
-    return tuple(res)
-
-
-def negate(ranges: Ranges) -> Ranges:
-    out = []
-    prev = 0
-    for lo, hi in norm(ranges):
-        if lo > prev:
-            out.append((prev, lo - 1))
-        prev = hi + 1
-    if prev <= MAX_CP:
-        out.append((prev, MAX_CP))
-    return norm(out)
-
-
-def union(*sets: Ranges) -> Ranges:
-    return norm(r for s in sets for r in s)
 
 
 def intersect(a: Ranges, b: Ranges) -> Ranges:

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..generation import sampling_logits
+
 
 def unpack_masks(words: np.ndarray, vocab_size: int, width: int) -> torch.Tensor:
     """``(n, mask_words)`` packed uint32 masks -> ``(n, width)`` bool (ids >= vocab_size never allowed)."""
@@ -36,18 +38,7 @@ def masked_logits(logits: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
 def probs_from_masked(masked: torch.Tensor, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
     """float64 sampling distribution from masked logits (rows), the same transform as plain
     constrained sampling: temperature, then top-k, then top-p (nucleus), then softmax."""
-    logits = masked.float() / temperature
-    if top_k and 0 < top_k < logits.shape[-1]:
-        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if 0.0 < top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
-        probs = torch.softmax(sorted_logits, dim=-1)
-        before = torch.cumsum(probs, dim=-1) - probs  # mass strictly before each token
-        drop = before >= top_p
-        drop[:, 0] = False  # always keep the best token
-        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
-        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+    logits = sampling_logits(masked, temperature, top_k, top_p)
     return torch.softmax(logits.double(), dim=-1)
 
 
