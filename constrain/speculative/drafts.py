@@ -28,7 +28,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..errors import ConstrainError, UnsupportedError, VocabularyError
+from ..errors import ConstrainError, ModelError, UnsupportedError, VocabularyError
+from ..model import _logits_width
 from ..tokens.bitmask import allocate_mask
 from ._dist import Sampling
 
@@ -101,21 +102,6 @@ def advance(matcher: Any, tokens: Sequence[int], eos_ids: frozenset[int]) -> int
 
 def _hf_of(model: Any) -> Any:
     return getattr(model, "hf", model)
-
-
-def _logits_width(hf: Any) -> int | None:
-    try:
-        head = hf.get_output_embeddings()
-    except Exception:
-        head = None
-    if head is not None:
-        n = getattr(head, "out_features", None)
-        if n is None and getattr(head, "weight", None) is not None:
-            n = head.weight.shape[0]
-        if n:
-            return int(n)
-    n = getattr(getattr(hf, "config", None), "vocab_size", None)
-    return int(n) if n else None
 
 
 def crop_cache(cache: Any, new_len: int) -> None:
@@ -208,7 +194,10 @@ class ModelDraft(Draft):
             if v is not target_vocab and (v.size != target_vocab.size or v.fingerprint != target_vocab.fingerprint):
                 raise VocabularyError("the draft language model's vocabulary differs from the target's")
             return
-        width = _logits_width(_hf_of(self.model))
+        try:
+            width: int | None = _logits_width(_hf_of(self.model))
+        except ModelError:
+            width = None
         if width is None or width != target_vocab.size:
             raise VocabularyError(
                 f"draft model produces {width} logits but the target's vocabulary has {target_vocab.size} ids; "
