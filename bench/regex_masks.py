@@ -65,7 +65,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -127,7 +127,7 @@ REGEXES: list[tuple[str, str, list[str]]] = [
     ),
 ]
 
-ENGINES = ("constrain", "llguidance", "xgrammar", "outlines")
+from constrain.evaluation.peers import ENGINES  # noqa: E402 - after the sys.path fix-up
 
 
 def _default_tokenizer_dir() -> Path:
@@ -169,187 +169,59 @@ class TokenizerCtx:
 
 
 class Engine:
-    """Adapter: ``prepare`` (untimed) -> ``compile`` (timed) -> ``matcher`` -> ``fill`` (timed)."""
+    """``prepare`` (untimed) -> ``compile`` (timed) -> ``matcher`` -> ``fill`` (timed).
 
-    name = "?"
+    A thin shim over the adapters in :mod:`constrain.evaluation.peers` (shared
+    with ``constrain maskbench``) that keeps one mask buffer per engine.
+    """
 
-    def __init__(self, ctx: TokenizerCtx) -> None:
+    def __init__(self, name: str, ctx: TokenizerCtx) -> None:
+        self.name = name
         self.ctx = ctx
         self.buf = np.zeros(ctx.words, dtype=np.uint32)
+        self.adapter: Any = None
 
-    def prepare(self) -> None: ...
+    def prepare(self) -> None:
+        from constrain.evaluation.peers import PeerTokenizer, make_adapter
 
-    def compile(self, pattern: str) -> Any: ...
+        tok = PeerTokenizer(self.ctx.vocab, path=self.ctx.folder / "tokenizer.json", hf=self.ctx.hf, name=self.ctx.name)
+        self.adapter = make_adapter(self.name, tok)
 
-    def matcher(self, compiled: Any) -> Any: ...
+    def compile(self, pattern: str) -> Any:
+        return self.adapter.compile(regex=pattern)
 
-    def fill(self, m: Any) -> None: ...
+    def clear_caches(self) -> None:
+        clear = getattr(self.adapter, "clear_caches", None)
+        if clear is not None:
+            clear()
 
-    def advance(self, m: Any, token: int) -> bool: ...
+    def matcher(self, compiled: Any) -> Any:
+        return self.adapter.matcher(compiled)
+
+    def fill(self, m: Any) -> None:
+        m.fill(self.buf)
+
+    def advance(self, m: Any, token: int) -> bool:
+        return m.accept(token)
 
     def words(self) -> np.ndarray:
         """The last mask as uint32 words (valid after ``fill``)."""
         return self.buf
 
-    def version(self) -> str:
-        return ""
-
-
-class ConstrainEngine(Engine):
-    name = "constrain"
-
-    def prepare(self) -> None:
-        import constrain
-        from constrain.tokens.trie import trie_for
-
-        self.constrain = constrain
-        self._compile_mod = sys.modules["constrain.compile"]
-        trie_for(self.ctx.vocab)  # tokenizer-level, built once (by bench_tokenizer, timed there)
-        self.buf = constrain.allocate_mask(self.ctx.size)
-
-    def compile(self, pattern: str) -> Any:
-        return self.constrain.compile_regex(pattern, self.ctx.vocab)
-
-    def clear_caches(self) -> None:
-        cache_clear = getattr(getattr(self._compile_mod, "_cached_regex_dfa", None), "cache_clear", None)
-        if cache_clear is not None:
-            cache_clear()
-
-    def matcher(self, compiled: Any) -> Any:
-        return compiled.matcher()
-
-    def fill(self, m: Any) -> None:
-        m.fill_mask(self.buf)
-
-    def advance(self, m: Any, token: int) -> bool:
-        return m.accept_token(token)
-
     def first_visit(self, m: Any) -> bool | None:
-        """Whether the next fill computes (rather than copies) the mask."""
-        masks = getattr(m.constraint, "_masks", None)
-        state = getattr(m, "state", None)
-        if masks is None or state is None or state < 0:
+        """constrain only: whether the next fill computes (rather than copies) the mask."""
+        inner = getattr(m, "m", None)
+        masks = getattr(getattr(inner, "constraint", None), "_masks", None)
+        state = getattr(inner, "state", None)
+        if self.name != "constrain" or masks is None or state is None or state < 0:
             return None
         return state not in masks
 
     def version(self) -> str:
-        return getattr(self.constrain, "__version__", "")
+        return self.adapter.version() if self.adapter is not None else ""
 
 
-class LLGuidanceEngine(Engine):
-    name = "llguidance"
-
-    def prepare(self) -> None:
-        import llguidance
-
-        self.llg = llguidance
-        text = (self.ctx.folder / "tokenizer.json").read_text(encoding="utf-8")
-        eos = sorted(self.ctx.vocab.eos_ids)
-        self.tok = llguidance.LLTokenizer(text, n_vocab=self.ctx.size, eos_token=eos)
-        self.ptr = self.buf.ctypes.data
-        self.nbytes = self.buf.nbytes
-
-    def compile(self, pattern: str) -> Any:
-        m = self.llg.LLMatcher(self.tok, self.llg.LLMatcher.grammar_from_regex(pattern))
-        if m.is_error():
-            raise RuntimeError(m.get_error())
-        return m
-
-    def matcher(self, compiled: Any) -> Any:
-        return compiled.deep_copy()
-
-    def fill(self, m: Any) -> None:
-        # what llguidance.numpy.fill_next_token_bitmask does, minus its per-call asserts
-        m.unsafe_compute_mask_ptr(self.ptr, self.nbytes)
-
-    def advance(self, m: Any, token: int) -> bool:
-        return bool(m.consume_token(token))
-
-    def version(self) -> str:
-        return self.llg.__version__ if hasattr(self.llg, "__version__") else _pkg_version("llguidance")
-
-
-class XGrammarEngine(Engine):
-    name = "xgrammar"
-
-    def prepare(self) -> None:
-        import xgrammar as xgr
-
-        self.xgr = xgr
-        info = xgr.TokenizerInfo.from_huggingface(
-            self.ctx.hf, vocab_size=self.ctx.size, stop_token_ids=sorted(self.ctx.vocab.eos_ids)
-        )
-        self.compiler = xgr.GrammarCompiler(info, max_threads=1, cache_enabled=False)
-        self.tbuf = xgr.allocate_token_bitmask(1, self.ctx.size)  # torch int32 [1, words], on CPU
-        self.buf = self.tbuf[0].numpy().view(np.uint32)  # shares memory
-
-    def compile(self, pattern: str) -> Any:
-        return self.compiler.compile_regex(pattern)
-
-    def matcher(self, compiled: Any) -> Any:
-        return self.xgr.GrammarMatcher(compiled)
-
-    def fill(self, m: Any) -> None:
-        m.fill_next_token_bitmask(self.tbuf)
-
-    def advance(self, m: Any, token: int) -> bool:
-        return bool(m.accept_token(token))
-
-    def version(self) -> str:
-        return getattr(self.xgr, "__version__", "") or _pkg_version("xgrammar")
-
-
-class OutlinesEngine(Engine):
-    name = "outlines"
-
-    def prepare(self) -> None:
-        import outlines_core
-
-        self.oc = outlines_core
-        table: dict[bytes, list[int]] = {}
-        for i, b in enumerate(self.ctx.vocab.token_bytes):
-            if b is not None:
-                table.setdefault(b, []).append(i)
-        self.ovocab = outlines_core.Vocabulary(self.ctx.eos_id, table)
-        self.buf = np.zeros(self.ctx.words, dtype=np.uint32)
-        self.ptr = self.buf.ctypes.data
-
-    def compile(self, pattern: str) -> Any:
-        return self.oc.Index(pattern, self.ovocab)
-
-    def matcher(self, compiled: Any) -> Any:
-        return self.oc.Guide(compiled)
-
-    def fill(self, m: Any) -> None:
-        m.write_mask_into(self.ptr, self.ctx.words, 4)
-
-    def advance(self, m: Any, token: int) -> bool:
-        try:
-            m.advance(token, return_tokens=False)
-            return True
-        except Exception:
-            return False
-
-    def version(self) -> str:
-        return _pkg_version("outlines-core")
-
-
-ENGINE_CLASSES: dict[str, type[Engine]] = {
-    "constrain": ConstrainEngine,
-    "llguidance": LLGuidanceEngine,
-    "xgrammar": XGrammarEngine,
-    "outlines": OutlinesEngine,
-}
-
-
-def _pkg_version(dist: str) -> str:
-    try:
-        from importlib.metadata import version
-
-        return version(dist)
-    except Exception:
-        return ""
-
+ENGINE_CLASSES: dict[str, Any] = {e: e for e in ENGINES}
 
 # --------------------------------------------------------------------------- helpers
 
@@ -425,7 +297,7 @@ def run_pass(
 ) -> None:
     """Force every string through a fresh matcher, timing only ``eng.fill``."""
     times = rec[phase]
-    first_visit = isinstance(eng, ConstrainEngine)
+    first_visit = eng.name == "constrain"
     diff_on = ref is not None and phase == "cold" and eng.name != "constrain"
     fill, advance, eos = eng.fill, eng.advance, eng.ctx.eos_id
     perf = time.perf_counter_ns
@@ -537,7 +409,7 @@ def bench_tokenizer(
     }
     for eng_name in engines:
         rss0 = current_rss_mib()
-        eng = ENGINE_CLASSES[eng_name](ctx)
+        eng = Engine(eng_name, ctx)
         bar.set_description(f"{tok_name}/{eng_name} prep")
         t0 = time.perf_counter()
         eng.prepare()
@@ -570,8 +442,7 @@ def bench_tokenizer(
         for rnd in range(repeat):
             for name, pattern, _ in REGEXES:
                 bar.set_description(f"{tok_name}/{eng_name} r{rnd + 1} {name}")
-                if isinstance(eng, ConstrainEngine):
-                    eng.clear_caches()
+                eng.clear_caches()
                 gc.collect()
                 t0 = time.perf_counter_ns()
                 try:
