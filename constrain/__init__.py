@@ -49,6 +49,8 @@ _LAZY = {
     "HFLM": ".lm",
     "ConstrainLogitsProcessor": ".integrations.transformers",
     "compile_grammar": ".grammar",
+    "compile_json_schema": ".schema",
+    "JSONSchemaConstraint": ".schema",
     "check_grammar": ".grammar",
     "speculative_generate": ".speculative",
     "JumpForwardDraft": ".speculative",
@@ -61,6 +63,8 @@ _LAZY = {
 __all__ = [
     "Vocabulary",
     "compile_regex",
+    "compile_json_schema",
+    "JSONSchemaConstraint",
     "Constraint",
     "Matcher",
     "allocate_mask",

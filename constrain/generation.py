@@ -14,10 +14,9 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import ConstraintError, DeadEndError, SchemaError, VocabularyError
+from .errors import ConstraintError, DeadEndError, VocabularyError
 
 __all__ = ["GenerationResult", "generate", "get_constraint", "clear_constraint_cache"]
 
@@ -71,45 +70,15 @@ def _compile_regex_fn():
 
 
 def _load_schema(schema: Any) -> Any:
-    """A JSON Schema given as an object, a JSON string or a path to a file."""
-    if isinstance(schema, (dict, bool)):
-        return schema
-    if isinstance(schema, os.PathLike):
-        return _read_schema_file(Path(schema))
-    if isinstance(schema, (bytes, bytearray)):
-        schema = schema.decode("utf-8")
-    if isinstance(schema, str):
-        text = schema.strip()
-        if text[:1] in ("{", "[") or text in ("true", "false"):
-            try:
-                return json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise SchemaError(f"schema is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
-        path = Path(text).expanduser()
-        if path.is_file():
-            return _read_schema_file(path)
-        raise SchemaError(f"schema is neither JSON text nor an existing file: {text[:80]!r}")
-    raise SchemaError(f"schema must be a dict, a JSON string or a file path, not {type(schema).__name__}")
+    from .schema import load_schema
 
-
-def _read_schema_file(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SchemaError(f"cannot read schema file {path}: {exc.strerror or exc}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SchemaError(f"schema file {path} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    return load_schema(schema)
 
 
 def _compile_schema(schema: Any, vocab: Any) -> Any:
-    from . import schema as schema_mod
+    from .schema import compile_json_schema
 
-    compile_schema = getattr(schema_mod, "compile_schema", None)
-    if compile_schema is not None:
-        return compile_schema(schema, vocab)
-    return _compile_regex_fn()(schema_mod.schema_to_regex(schema), vocab)
+    return compile_json_schema(schema, vocab)
 
 
 def get_constraint(vocab: Any, *, regex: str | None = None, schema: Any = None, grammar: Any = None, constraint: Any = None) -> Any:

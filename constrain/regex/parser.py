@@ -38,9 +38,10 @@ MAX_REPEAT = 10_000
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, holes: bool = False) -> None:
         self.text = text
         self.i = 0
+        self.holes = holes
 
     # -- helpers -----------------------------------------------------------
     def error(self, msg: str, pos: int | None = None) -> RegexError:
@@ -197,6 +198,13 @@ class _Parser:
                 raise self.unsupported("lookaround assertion", start)
             elif self.eat("P="):
                 raise self.unsupported("backreference", start)
+            elif self.holes and self.eat("&"):
+                end = self.text.find(")", self.i)
+                name = self.text[self.i:end] if end >= 0 else ""
+                if not name:
+                    raise self.error("bad hole name", self.i)
+                self.i = end + 1
+                return ("hole", name)
             elif self.peek() == "#":
                 end = self.text.find(")", self.i)
                 if end < 0:
@@ -322,8 +330,13 @@ class _Parser:
         return ("set", ((cp, cp),), "char")
 
 
-def parse_regex(pattern: str) -> Node:
-    """Parse ``pattern``; raise RegexError (with position) or UnsupportedError."""
+def parse_regex(pattern: str, *, holes: bool = False) -> Node:
+    """Parse ``pattern``; raise RegexError (with position) or UnsupportedError.
+
+    ``holes=True`` also accepts ``(?&name)`` (PCRE's subroutine call syntax) as
+    a ``("hole", name)`` node: a reference to a nonterminal, which is how the
+    JSON Schema compiler writes the regular right-hand sides of a grammar.
+    """
     if not isinstance(pattern, str):
         raise RegexError(f"regex must be a str, not {type(pattern).__name__}")
-    return _Parser(pattern).parse()
+    return _Parser(pattern, holes).parse()

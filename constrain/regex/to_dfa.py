@@ -19,6 +19,10 @@ MAX_NFA_STATES = 2_000_000
 MAX_DFA_STATES = 200_000
 
 
+class TooManyStates(UnsupportedError):
+    """The subset construction exceeded its state budget."""
+
+
 class _NFA:
     def __init__(self) -> None:
         self.eps: list[list[int]] = []
@@ -102,7 +106,7 @@ def _byte_classes(nfa: _NFA) -> np.ndarray:
     return (np.cumsum(cuts[:256]) - 1).astype(np.int32)
 
 
-def nfa_to_dfa(nfa: _NFA, start: int, accept: int) -> ByteDFA:
+def nfa_to_dfa(nfa: _NFA, start: int, accept: int, max_states: int = MAX_DFA_STATES) -> ByteDFA:
     byte_class = _byte_classes(nfa)
     k = int(byte_class.max()) + 1
     # Epsilon closures, memoised per NFA state.
@@ -158,8 +162,8 @@ def nfa_to_dfa(nfa: _NFA, start: int, accept: int) -> ByteDFA:
             tgt = frozenset(targets)
             j = ids.get(tgt)
             if j is None:
-                if len(sets) >= MAX_DFA_STATES:
-                    raise UnsupportedError(f"regex needs more than {MAX_DFA_STATES} DFA states")
+                if len(sets) >= max_states:
+                    raise TooManyStates(f"regex needs more than {max_states} DFA states")
                 j = ids[tgt] = len(sets)
                 sets.append(tgt)
             row[c] = j
@@ -180,12 +184,16 @@ def nfa_to_dfa(nfa: _NFA, start: int, accept: int) -> ByteDFA:
     return ByteDFA(byte_class=new_class, table=new_table, accepting=acc, start=st)
 
 
-def ast_to_dfa(node: Node) -> ByteDFA:
+def ast_to_dfa(node: Node, max_states: int = MAX_DFA_STATES) -> ByteDFA:
     nfa = _NFA()
     s, e = nfa.build(node)
-    return nfa_to_dfa(nfa, s, e)
+    return nfa_to_dfa(nfa, s, e, max_states)
 
 
-def regex_to_dfa(pattern: str) -> ByteDFA:
-    """Compile a regex into a minimal trimmed byte DFA matching whole strings."""
-    return ast_to_dfa(parse_regex(pattern))
+def regex_to_dfa(pattern: str, max_states: int = MAX_DFA_STATES) -> ByteDFA:
+    """Compile a regex into a minimal trimmed byte DFA matching whole strings.
+
+    ``max_states`` bounds the subset construction (UnsupportedError beyond it),
+    so callers with a cheaper alternative (the grammar path) can bail out early.
+    """
+    return ast_to_dfa(parse_regex(pattern), max_states)

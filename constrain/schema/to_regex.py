@@ -32,6 +32,7 @@ disjoint from each other, or their negation must be expressible.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -67,7 +68,8 @@ ANY_DEPTH = 2
 #: Finite languages (enum, uniqueItems over a finite alphabet) larger than this are refused.
 MAX_ENUMERATION = 512
 
-_WHITESPACE = {"compact": "", "flexible": "[ \\t\\n\\r]*"}
+_WHITESPACE_CLASS = "[ \\t\\n\\r]"
+_WHITESPACE = {"compact": "", "flexible": _WHITESPACE_CLASS + "*"}
 
 _ALL = frozenset({"null", "boolean", "integer", "fraction", "string", "array", "object"})
 _TYPE_CATS = {
@@ -88,6 +90,24 @@ _DRAFT = {
 }
 class EmptyLanguageError(SchemaError):
     """The schema (or a part that must be generated) admits no instance."""
+
+
+class _Recursion(UnsupportedError):
+    """A ``$ref`` cycle through ``target`` (the grammar path makes it a nonterminal)."""
+
+    def __init__(self, message: str, *, pointer: str, target: str) -> None:
+        super().__init__(message, pointer=pointer)
+        self.target = target
+
+
+#: Keywords that never constrain an instance: a schema with ``$ref`` and only these is the ref's target.
+_ANNOTATIONS = frozenset({
+    "title", "description", "$comment", "examples", "default", "deprecated", "readOnly", "writeOnly",
+    "$defs", "definitions", "$schema", "$anchor",
+})
+ANY_NONTERMINAL = "any"
+#: Keywords already expanded by collection (a part holding only these adds no constraint itself).
+_STRUCTURAL = frozenset({"$ref", "allOf", "anyOf", "oneOf", "$id", "id", "$dynamicAnchor", "$recursiveAnchor"})
 
 
 class _CannotNegate(Exception):
@@ -302,10 +322,19 @@ def schema_to_regex(
 
 
 class _Compiler:
-    def __init__(self, root: Any, ws: str, ap_default: bool) -> None:
+    def __init__(self, root: Any, ws: str, ap_default: bool, *, nonterminals: frozenset = frozenset()) -> None:
         self.root = root
         self.ws = ws
         self.ap_default = ap_default
+        # Grammar mode (``nonterminals`` given, possibly empty set via compile_bodies): these pointers
+        # become nonterminals referenced as ``(?&name)`` holes, and an unconstrained value is the
+        # unbounded ``any`` nonterminal instead of a depth-bounded regex.
+        self.grammar_mode = False
+        self.nt_ptrs = nonterminals
+        self.bodies: dict[str, str] = {}
+        self.nt_names: dict[str, str] = {}
+        self.nt_gens: dict[str, _Gen] = {}
+        self.bounded_any = False  # the regex contains a depth-bounded unconstrained value (a subset)
         self.cls = self._check_metaschema(root)
         self.draft = _DRAFT[self.cls]
         self.keywords = frozenset(self.cls.VALIDATORS)
@@ -419,7 +448,11 @@ class _Compiler:
         full = urljoin(base, ref) if base else ref
         url, frag = urldefrag(full)
         if url not in self.resources:
-            raise UnsupportedError(f"$ref {ref!r} points outside this document (remote references are not supported)", pointer=ref_ptr)
+            err = UnsupportedError(
+                f"$ref {ref!r} points outside this document (pass resolver= to supply remote documents)",
+                pointer=ref_ptr)
+            err.remote_url = url
+            raise err
         res_ptr = self.resources[url]
         frag = unquote(frag)
         if frag == "":
@@ -438,12 +471,58 @@ class _Compiler:
         gen = self._compile_items([loc], frozenset({""}), ANY_DEPTH)
         return gen.regex
 
+    def compile_bodies(self) -> tuple[str, dict[str, str]]:
+        """Grammar mode: (start nonterminal, nonterminal -> regex with ``(?&name)`` holes)."""
+        self.grammar_mode = True
+        self._nonterminal(_Loc(self.root, "", self.root_base))
+        return self.nt_names[""], self.bodies
+
+    def _pure_ref_target(self, loc: _Loc) -> _Loc | None:
+        """The target when ``loc`` is a ``$ref`` with nothing else that constrains."""
+        s = loc.schema
+        if not isinstance(s, dict) or "$ref" not in s:
+            return None
+        if self.draft >= 2019 and any(k not in _ANNOTATIONS and k != "$ref" for k in s):
+            return None
+        if self.id_key in s:
+            return None
+        return self._resolve(s["$ref"], loc.base, _ptr(loc.ptr, "$ref"))
+
+    def _nonterminal(self, loc: _Loc) -> str:
+        """The hole ``(?&name)`` standing for ``loc``'s language (compiled once)."""
+        name = self.nt_names.get(loc.ptr)
+        if name is None:
+            name = self.nt_names[loc.ptr] = f"s{len(self.nt_names)}"
+            gen = self._compile_items([loc], frozenset({loc.ptr}), ANY_DEPTH, inline=True)
+            self.bodies[name] = gen.regex
+            self.nt_gens[name] = gen
+        return f"(?&{name})"
+
+    def _shared(self, gen: _Gen) -> _Gen:
+        """``gen`` as an anonymous nonterminal (deduplicated by its regex)."""
+        name = self.nt_names.get("regex:" + gen.regex)
+        if name is None:
+            name = self.nt_names["regex:" + gen.regex] = f"s{len(self.nt_names)}"
+            self.bodies[name] = gen.regex
+        return dataclasses.replace(gen, regex=f"(?&{name})")
+
+    def _hole_gen(self, loc: _Loc) -> _Gen:
+        hole = self._nonterminal(loc)
+        done = self.nt_gens.get(self.nt_names[loc.ptr])
+        if done is None:  # recursive use while its body compiles: assume nothing
+            return _Gen(hole, _ALL, keys_possible=None)
+        return _Gen(hole, done.types, finite=done.finite, keys_always=done.keys_always,
+                    keys_possible=done.keys_possible, props=done.props, int_range=done.int_range,
+                    components=done.leaves() if done.components is not None else None)
+
     def _check_size(self, rx: str, ptr: str) -> str:
         if len(rx) > MAX_REGEX_CHARS:
-            raise UnsupportedError(
+            err = UnsupportedError(
                 f"the regex for this schema exceeds {MAX_REGEX_CHARS} characters; use the grammar engine",
                 pointer=ptr,
             )
+            err.too_large = True
+            raise err
         return rx
 
     # -- collection and expansion -----------------------------------------
@@ -456,6 +535,11 @@ class _Compiler:
             return
         if not isinstance(s, dict):
             raise SchemaError("a schema must be an object or a boolean", pointer=loc.ptr)
+        if self.grammar_mode:
+            target = self._pure_ref_target(loc)
+            if target is not None and target.ptr in self.nt_ptrs:
+                parts.append(_Part({"__hole__": target}, loc.ptr, loc.base, depth, synthetic=True))
+                return
         base = loc.base
         if isinstance(s.get(self.id_key), str) and loc.ptr:
             url = urldefrag(urljoin(base, s[self.id_key]) if base else s[self.id_key])[0]
@@ -504,9 +588,15 @@ class _Compiler:
 
     def _check_recursion(self, target: _Loc, path: frozenset, ref_ptr: str) -> None:
         if target.ptr in path:
-            raise UnsupportedError(
+            if target.ptr in self.nt_ptrs:
+                raise UnsupportedError(
+                    f"recursive $ref to {'#' + target.ptr!r} combined with sibling keywords (a conjunction "
+                    "with a recursive language is not context-free in general)",
+                    pointer=ref_ptr,
+                )
+            raise _Recursion(
                 f"recursive schema ($ref to {'#' + target.ptr!r} inside itself) needs the grammar engine",
-                pointer=ref_ptr,
+                pointer=ref_ptr, target=target.ptr,
             )
 
     def _expand(self, items: list, path: frozenset) -> tuple[list[_Alt], EmptyLanguageError | None]:
@@ -745,8 +835,15 @@ class _Compiler:
         return alts
 
     # -- compilation -------------------------------------------------------
-    def _compile_items(self, items: list, path: frozenset, depth: int) -> _Gen:
+    def _compile_items(self, items: list, path: frozenset, depth: int, inline: bool = False) -> _Gen:
         key = None
+        if self.grammar_mode and not inline and len(items) == 1 and isinstance(items[0], _Loc):
+            loc = items[0]
+            if loc.ptr in self.nt_ptrs:
+                return self._hole_gen(loc)
+            target = self._pure_ref_target(loc)
+            if target is not None and target.ptr in self.nt_ptrs:
+                return self._hole_gen(target)
         if len(items) == 1 and isinstance(items[0], _Loc):
             key = (items[0].ptr, depth)
             if key in self._cache:
@@ -774,6 +871,9 @@ class _Compiler:
         return gen
 
     def _compile_alt(self, alt: _Alt, path: frozenset, depth: int) -> _Gen:
+        holes = [p for p in alt.parts if p.synthetic and "__hole__" in p.schema]
+        if holes:
+            return self._obligations(self._hole_alt(alt, holes), alt, path, depth)
         node = self._merge(alt.parts)
         # property dependencies: split on the trigger being present or absent
         for trig, dep, dptr in node.deps:
@@ -812,7 +912,25 @@ class _Compiler:
             if not gens:
                 raise empty  # type: ignore[misc]
             return _union(gens)
-        gen = self._compile_node(node, alt, path, depth)
+        return self._obligations(self._compile_node(node, alt, path, depth), alt, path, depth)
+
+    def _hole_alt(self, alt: _Alt, holes: list) -> _Gen:
+        """An alternative that is exactly a nonterminal (anything else constraining it is refused)."""
+        targets = {h.schema["__hole__"].ptr for h in holes}
+        for p in alt.parts:
+            if p in holes:
+                continue
+            extra = [k for k in p.schema if k not in _ANNOTATIONS and k not in _STRUCTURAL]
+            if p.synthetic or extra or len(targets) > 1:
+                raise UnsupportedError(
+                    f"recursive $ref to {'#' + holes[0].schema['__hole__'].ptr!r} in a conjunction with other "
+                    "constraints (not context-free in general)",
+                    pointer=holes[0].ptr,
+                )
+        return self._hole_gen(holes[0].schema["__hole__"])
+
+    def _obligations(self, gen: _Gen, alt: _Alt, path: frozenset, depth: int) -> _Gen:
+        """Enforce oneOf exclusivity for ``alt``'s chosen branches on top of ``gen``."""
         for ch, bi in alt.obligations:
             for bj, branch_loc in enumerate(ch.locs):
                 tag = ("oneOf", ch.ptr, bj)
@@ -1471,7 +1589,10 @@ class _Compiler:
         def comp(items: list) -> _Gen:
             if not items:
                 return self._any(ANY_DEPTH - 1)
-            return self._compile_items(items, path | {i.ptr for i in items if isinstance(i, _Loc)}, ANY_DEPTH)
+            gen = self._compile_items(items, path | {i.ptr for i in items if isinstance(i, _Loc)}, ANY_DEPTH)
+            if self.grammar_mode and gen.types & {"array", "object"} and len(gen.regex) > 64:
+                gen = self._shared(gen)  # repeated items: one nonterminal, not copies inside one DFA
+            return gen
 
         pos_gens: list[_Gen] = []
         n_pos = L if hi is None else min(L, hi)
@@ -1836,6 +1957,9 @@ class _Compiler:
 
     # unconstrained values --------------------------------------------------
     def _any(self, depth: int) -> _Gen:
+        if self.grammar_mode:
+            return self._any_nonterminal()
+        self.bounded_any = True
         key = ("any", depth)
         if key in self._cache:
             return self._cache[key]
@@ -1855,6 +1979,19 @@ class _Compiler:
         gen = _Gen(_alt(scalars), _ALL, keys_possible=None)
         self._cache[key] = gen
         return gen
+
+    def _any_nonterminal(self) -> _Gen:
+        """Any JSON value, nested to any depth: ``any`` refers to itself."""
+        if ANY_NONTERMINAL not in self.bodies:
+            ws = self.ws
+            child = f"(?&{ANY_NONTERMINAL})"
+            string = '"' + _st.render(_st.any_string()) + '"'
+            comma = ws + "," + ws
+            arr = "\\[" + ws + "(?:" + child + "(?:" + comma + child + ")*)?" + ws + "\\]"
+            member = string + ws + ":" + ws + child
+            obj = "\\{" + ws + "(?:" + member + "(?:" + comma + member + ")*)?" + ws + "\\}"
+            self.bodies[ANY_NONTERMINAL] = _alt(["null", "true", "false", _num.NUMBER_RX, string, arr, obj])
+        return _Gen(f"(?&{ANY_NONTERMINAL})", _ALL, keys_possible=None)
 
     # -- disjointness ------------------------------------------------------------
     def _disjoint(self, gen: _Gen, items: list, path: frozenset) -> bool:
