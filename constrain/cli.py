@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     check = gsub.add_parser("check", help="report errors, unreachable rules and ambiguity warnings")
     check.add_argument("file", help="a .lark or GBNF (.gbnf/.ebnf) grammar file")
     check.add_argument("--syntax", choices=["lark", "gbnf"], default=None, help="default: from the file")
+    from .evaluation.maskbench import add_arguments as add_maskbench_arguments
+
+    add_maskbench_arguments(sub.add_parser(
+        "maskbench", help="JSON Schema token masks on MaskBench files: constrain and peer engines side by side"))
     return parser
 
 
@@ -127,6 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _generate(args)
         if args.command == "grammar":
             return _grammar_check(args)
+        if args.command == "maskbench":
+            from .evaluation.maskbench import run_from_args
+
+            return run_from_args(args)
         parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse rejects it first
     except (ConstrainError, ValueError) as exc:
         lines = str(exc).strip().splitlines()

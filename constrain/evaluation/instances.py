@@ -1,0 +1,228 @@
+"""Serialising test instances the way a schema-constrained generator writes them.
+
+Engines that compile JSON Schema to a grammar (constrain with
+``key_order="schema"``, llguidance, xgrammar) emit object keys in the order of
+the schema's ``properties`` (optional ones may be skipped), undeclared keys
+after them. Test instances (MaskBench, the JSON Schema Test Suite) list keys in
+whatever order their author chose, so forcing them verbatim would count a
+correct engine as refusing a valid instance. :func:`schema_order` rewrites an
+instance with its keys in schema order; runners try that text first and the
+instance's own order second, and report which one was accepted.
+
+:func:`validates` and :func:`relax` support the "explained by an
+approximation" classification: an invalid instance that an approximate
+compile accepted is excused only if it validates against the schema with the
+approximated keywords removed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any, Iterable
+from urllib.parse import unquote
+
+__all__ = ["compact", "pretty", "schema_order", "serialisations", "validates", "relax", "make_validator"]
+
+_MAX_DEPTH = 64
+
+
+def compact(value: Any) -> str:
+    """JSON with no whitespace outside strings and raw UTF-8 (what a compact engine emits)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def pretty(value: Any) -> str:
+    """Indented JSON (two spaces), for engines run with flexible whitespace."""
+    return json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False)
+
+
+def make_validator(schema: Any, *, formats: bool = True) -> Any:
+    """A jsonschema validator for ``schema`` (its ``$schema`` picks the draft; 2020-12 by default).
+
+    Returns None when jsonschema cannot build one (malformed schema).
+    """
+    try:
+        import jsonschema
+        from jsonschema.validators import validator_for
+
+        cls = validator_for(schema, default=jsonschema.Draft202012Validator)
+        kwargs = {"format_checker": cls.FORMAT_CHECKER} if formats else {}
+        return cls(schema, **kwargs)
+    except Exception:  # noqa: BLE001 - a schema jsonschema cannot handle
+        return None
+
+
+def validates(validator: Any, value: Any, schema: Any = None) -> bool | None:
+    """``value`` validates against ``schema`` (default: the validator's root), None if unknown."""
+    if validator is None:
+        return None
+    try:
+        v = validator if schema is None else validator.evolve(schema=schema)
+        return bool(v.is_valid(value))
+    except Exception:  # noqa: BLE001 - unresolvable $ref, recursion, bad regex ...
+        return None
+
+
+def _resolve(schema: Any, root: Any, seen: int = 0) -> Any:
+    """Follow local ``$ref`` pointers (``#/...``); anything else is returned as is."""
+    while isinstance(schema, dict) and isinstance(schema.get("$ref"), str) and seen < _MAX_DEPTH:
+        ref = schema["$ref"]
+        if not ref.startswith("#"):
+            return schema
+        node: Any = root
+        for tok in [t for t in ref[1:].split("/") if t != ""]:
+            tok = unquote(tok.replace("~1", "/").replace("~0", "~"))
+            if isinstance(node, dict) and tok in node:
+                node = node[tok]
+            elif isinstance(node, list) and tok.isdigit() and int(tok) < len(node):
+                node = node[int(tok)]
+            else:
+                return schema
+        # keep the referencing schema's other keywords (2019-09+ semantics: $ref is one more keyword)
+        rest = {k: v for k, v in schema.items() if k != "$ref"}
+        schema = {"allOf": [node, rest]} if rest else node
+        seen += 1
+    return schema
+
+
+def _collect(value: dict, schema: Any, root: Any, validator: Any, order: list[str], subs: dict[str, list],
+             depth: int) -> None:
+    schema = _resolve(schema, root)
+    if not isinstance(schema, dict) or depth > _MAX_DEPTH:
+        return
+    for k, v in (schema.get("properties") or {}).items() if isinstance(schema.get("properties"), dict) else ():
+        if k not in order:
+            order.append(k)
+        subs.setdefault(k, []).append(v)
+    for branch in schema.get("allOf") or () if isinstance(schema.get("allOf"), list) else ():
+        _collect(value, branch, root, validator, order, subs, depth + 1)
+    for kw in ("anyOf", "oneOf"):
+        branches = schema.get(kw)
+        if isinstance(branches, list) and branches:
+            chosen = next((b for b in branches if validates(validator, value, b)), None)
+            if chosen is None:  # no validator verdict: the branch declaring most of the keys
+                chosen = max(branches, key=lambda b: len(set(_declared(b, root)) & set(value)))
+            _collect(value, chosen, root, validator, order, subs, depth + 1)
+    if "if" in schema:
+        branch = schema.get("then") if validates(validator, value, schema["if"]) else schema.get("else")
+        if branch is not None:
+            _collect(value, branch, root, validator, order, subs, depth + 1)
+    for kw in ("dependentSchemas", "dependencies"):
+        deps = schema.get(kw)
+        if isinstance(deps, dict):
+            for key, dep in deps.items():
+                if key in value and isinstance(dep, (dict, bool)):
+                    _collect(value, dep, root, validator, order, subs, depth + 1)
+
+
+def _declared(schema: Any, root: Any) -> list[str]:
+    schema = _resolve(schema, root)
+    props = schema.get("properties") if isinstance(schema, dict) else None
+    return list(props) if isinstance(props, dict) else []
+
+
+def _item_schemas(schema: Any, root: Any, n: int) -> list[Any]:
+    schema = _resolve(schema, root)
+    if not isinstance(schema, dict):
+        return [None] * n
+    prefix = schema.get("prefixItems")
+    items = schema.get("items")
+    if isinstance(items, list):  # draft 4-2019 tuple form
+        prefix, items = items, schema.get("additionalItems")
+    prefix = prefix if isinstance(prefix, list) else []
+    out = [prefix[i] if i < len(prefix) else items for i in range(n)]
+    if all(s is None for s in out):
+        for branch in schema.get("allOf") or () if isinstance(schema.get("allOf"), list) else ():
+            inner = _item_schemas(branch, root, n)
+            if any(s is not None for s in inner):
+                return inner
+    return out
+
+
+def schema_order(value: Any, schema: Any, *, root: Any = None, validator: Any = None, _depth: int = 0) -> Any:
+    """``value`` with every object's keys in the order its schema declares them.
+
+    Declared keys come first in ``properties`` order (own properties, then
+    ``allOf`` branches, the ``anyOf``/``oneOf`` branch the value validates
+    against, ``then``/``else``, ``dependentSchemas``), undeclared keys after in
+    their original order. Local ``$ref`` are followed; a schema the walk cannot
+    read leaves the value's order unchanged.
+    """
+    root = schema if root is None else root
+    if validator is None and _depth == 0:
+        validator = make_validator(root, formats=False)
+    if _depth > _MAX_DEPTH:
+        return value
+    if isinstance(value, dict):
+        order: list[str] = []
+        subs: dict[str, list] = {}
+        _collect(value, schema, root, validator, order, subs, 0)
+        keys = [k for k in order if k in value] + [k for k in value if k not in subs]
+        out = {}
+        for k in keys:
+            cands = subs.get(k) or [None]
+            sub = next((c for c in cands if c is not None), None)
+            out[k] = schema_order(value[k], sub, root=root, validator=validator, _depth=_depth + 1) \
+                if sub is not None else value[k]
+        return out
+    if isinstance(value, list):
+        subs_l = _item_schemas(schema, root, len(value))
+        return [schema_order(v, s, root=root, validator=validator, _depth=_depth + 1) if s is not None else v
+                for v, s in zip(value, subs_l)]
+    return value
+
+
+def serialisations(value: Any, schema: Any, *, whitespace: str = "compact") -> list[tuple[str, str]]:
+    """``[(label, text), ...]`` to try in order: schema key order, then the instance's own order.
+
+    With flexible whitespace the pretty-printed schema-order text is added
+    (label ``"pretty"``). Duplicates are dropped.
+    """
+    try:
+        ordered = schema_order(value, schema)
+    except Exception:  # noqa: BLE001 - a schema shape the walk does not expect
+        ordered = value
+    out = [("schema_order", compact(ordered))]
+    own = compact(value)
+    if own != out[0][1]:
+        out.append(("instance_order", own))
+    if whitespace == "flexible":
+        out.append(("pretty", pretty(ordered)))
+    return out
+
+
+def relax(schema: Any, pointers: Iterable[str]) -> Any:
+    """``schema`` without the keywords at ``pointers`` (``oneOf`` becomes ``anyOf``).
+
+    Mirrors what ``compile_json_schema(strict=False)`` reports as
+    approximations, so an instance accepted only because of them can be told
+    apart from a real error.
+    """
+    schema = copy.deepcopy(schema)
+    for pointer in sorted(set(pointers), key=len, reverse=True):
+        if not pointer or not pointer.startswith("/"):
+            continue
+        tokens = [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
+        node: Any = schema
+        ok = True
+        for t in tokens[:-1]:
+            if isinstance(node, dict) and t in node:
+                node = node[t]
+            elif isinstance(node, list) and t.isdigit() and int(t) < len(node):
+                node = node[int(t)]
+            else:
+                ok = False
+                break
+        kw = tokens[-1]
+        if not ok or not isinstance(node, dict) or kw not in node:
+            continue
+        if kw == "oneOf":
+            branches = node.pop("oneOf")
+            if "anyOf" in node:
+                node.setdefault("allOf", []).append({"anyOf": branches})
+            else:
+                node["anyOf"] = branches
+        else:
+            del node[kw]
+    return schema
