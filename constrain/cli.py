@@ -43,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     check = gsub.add_parser("check", help="report errors, unreachable rules and ambiguity warnings")
     check.add_argument("file", help="a .lark or GBNF (.gbnf/.ebnf) grammar file")
     check.add_argument("--syntax", choices=["lark", "gbnf"], default=None, help="default: from the file")
+    bench = sub.add_parser("bench", help="end-to-end benchmarks: jsonschemabench runs and their report")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
+    from .evaluation.jsonschemabench import add_bench_parsers
+
+    add_bench_parsers(bench_sub)
     from .evaluation.maskbench import add_arguments as add_maskbench_arguments
 
     add_maskbench_arguments(sub.add_parser(
@@ -131,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _generate(args)
         if args.command == "grammar":
             return _grammar_check(args)
+        if args.command == "bench":
+            return args.bench_run(args)
         if args.command == "maskbench":
             from .evaluation.maskbench import run_from_args
 
