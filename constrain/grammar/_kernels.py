@@ -1,19 +1,35 @@
-"""Numba kernel for grammar token masks, with a pure-Python reference twin.
+"""Numba kernels for grammar token masks (see :mod:`.masks` for the design).
 
-The kernel walks the depth-first token trie (see :mod:`constrain.tokens.trie`)
-through the *lexer DFA* (states = sets of (terminal, DFA state, origin rank)
-configurations, see :mod:`.masks`). Each walk starts either at the trie root
-or just below a given node, from a given lexer state:
+Three groups, all operating on flat numpy arrays owned by Python objects that
+grow them on request:
 
-* every token whose bytes keep the lexer state live gets its bit set in
-  ``out`` (no terminal has to end inside it, so the parser has nothing to say);
-* every node where the lexer state is a *boundary* (some terminal may end
-  there) and that has children is reported in ``(b_node, b_cfg, b_src)`` so
-  the caller can run the parser there and walk the node's children again.
+* **the lexer DFA** (:func:`lex_make`, :func:`lex_transition`): states are
+  *configurations*, sorted arrays of int64 keys interned in an open-addressing
+  hash table. A key is either a triple ``(origin rank k, scan id t, DFA state
+  s)`` = ``k << 42 | t << 21 | s`` or a restart pair ``RP_FLAG | k << 31 |
+  rid`` (the terminals that restart at rank ``k`` when an ``%ignore`` lexeme
+  of that rank ends, as restart set ``rid``). Rows of the transition table are
+  computed lazily, inside the trie walks, the first time a walk needs them
+  (``-2`` = not computed yet, ``-1`` = dead);
+* **trie walks** (:func:`root_walk`, :func:`multi_walk`): depth-first walks of
+  the vocabulary trie through the lexer DFA. Tokens that keep the lexer live
+  are allowed; nodes where a lexeme can end and whose subtree still holds a
+  token that is not allowed yet (checked in post-order, so subtrees the walk
+  itself fully allowed are dropped) are *boundaries*. :func:`multi_walk`
+  follows boundaries through a global table ``(parser context, lexer
+  configuration) -> child context`` and reports the pairs missing from it
+  (the caller runs the Earley parser for those and calls again);
+* small open-addressing hash maps/sets of int64 keys and
+  :func:`coverage_flags`.
 
-Returns the number of boundary nodes written, or -1 when ``b_node`` is too
-small (the caller grows it and runs the batch again; ORing bits twice is
-harmless).
+Every kernel returns a negative code when an array is too small; the caller
+grows it and calls again (work done so far is kept or harmlessly redone).
+
+The pure-Python twin of each kernel is its interpreted source
+(``kernel.py_func``, or the whole module under ``NUMBA_DISABLE_JIT=1``); the
+tests compare them, and compare the lexer transitions with an independent
+set-based implementation. Integer arithmetic is written so that Python ints
+and wrapping int64 give identical results (hashes are masked to 63 bits).
 """
 
 from __future__ import annotations
@@ -21,78 +37,484 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+RP_FLAG = 1 << 62
+M21 = (1 << 21) - 1
+M31 = (1 << 31) - 1
+MASK63 = (1 << 63) - 1
+
+# Error codes (negative returns).
+ERR_LEXER = -3  # lexer arrays full (configs, pool or hash slots): grow them
+ERR_SCRATCH = -4  # scratch buffer too small (meta[2] says how big)
+ERR_MAX_CONFIGS = -5  # the lexer reached its configuration limit
+ERR_BOUNDARY = -6  # per-walk boundary buffer too small
+ERR_STACK = -7  # multi_walk stack or pending buffer too small
+ERR_VISITED = -8  # visited set too full
+
+# Indices into the lexer tuple ``lx``.
+#   0 ttab    int32   next DFA state: ttab[toff[t] + s * G + g]
+#   1 toff    int64   per scan id
+#   2 soff    int64   per scan id: offset of its states in tacc
+#   3 tacc    uint8   accepting flags
+#   4 tstart  int32   start state per scan id
+#   5 tign    uint8   1 for %ignore scan ids
+#   6 tclosed uint8   1 for %ignore scan ids closed under concatenation
+#   7 rs_ptr  int64   restart sets (CSR)
+#   8 rs_ids  int32
+#   9 pool    int64   configuration keys, configuration c = pool[cfg_ptr[c]:cfg_ptr[c + 1]]
+#  10 cfg_ptr int64
+#  11 chash   int64   hash per configuration
+#  12 table   int32   [capacity, G] transitions (-2 unknown, -1 dead)
+#  13 boundary uint8  1 when a regular (non-ignored) terminal accepts
+#  14 hslots  int32   hash slots -> configuration id (-1 empty)
+#  15 meta    int64   [count, pool used, requested size, max configs]
+
 
 @njit(cache=True, nogil=True)
-def lexer_trie_walk(table, gcls, boundary, roots_node, roots_cfg, node_byte, node_depth, node_end,
-                    tok_start, tok_ids, max_depth, out, b_node, b_cfg, b_src):
+def _mix(x):
+    """A 63-bit integer mixer (splitmix-like): every input bit affects the low bits."""
+    x = ((x ^ (x >> 31)) * 6364136223846793005) & MASK63
+    x = ((x ^ (x >> 29)) * 2685821657736338717) & MASK63
+    return x ^ (x >> 32)
+
+
+@njit(cache=True, nogil=True)
+def _keys_hash(keys, lo, hi):
+    h = 1469598103934665603
+    for i in range(lo, hi):
+        h = _mix(h ^ int(keys[i]))
+    return h
+
+
+@njit(cache=True, nogil=True)
+def _intern(lx, keys, n):
+    tign = lx[5]
+    tacc = lx[3]
+    soff = lx[2]
+    pool = lx[9]
+    cfg_ptr = lx[10]
+    chash = lx[11]
+    table = lx[12]
+    boundary = lx[13]
+    hslots = lx[14]
+    meta = lx[15]
+    h = _keys_hash(keys, 0, n)
+    mask = hslots.shape[0] - 1
+    slot = h & mask
+    while True:
+        c = hslots[slot]
+        if c < 0:
+            break
+        if chash[c] == h:
+            lo = cfg_ptr[c]
+            if cfg_ptr[c + 1] - lo == n:
+                same = True
+                for i in range(n):
+                    if pool[lo + i] != keys[i]:
+                        same = False
+                        break
+                if same:
+                    return c
+        slot = (slot + 1) & mask
+    ncfg = meta[0]
+    used = meta[1]
+    if ncfg >= meta[3]:
+        return ERR_MAX_CONFIGS
+    if ncfg + 1 >= table.shape[0] or used + n > pool.shape[0] or 2 * (ncfg + 1) > hslots.shape[0]:
+        meta[2] = n
+        return ERR_LEXER
+    for i in range(n):
+        pool[used + i] = keys[i]
+    cfg_ptr[ncfg + 1] = used + n
+    chash[ncfg] = h
+    b = 0
+    for i in range(n):
+        key = int(keys[i])
+        if key >= RP_FLAG:
+            break
+        t = (key >> 21) & M21
+        if tign[t] == 0 and tacc[soff[t] + (key & M21)] != 0:
+            b = 1
+            break
+    boundary[ncfg] = b
+    for g in range(table.shape[1]):
+        table[ncfg, g] = -2
+    hslots[slot] = ncfg
+    meta[0] = ncfg + 1
+    meta[1] = used + n
+    return ncfg
+
+
+@njit(cache=True, nogil=True)
+def _sort_unique(buf, n):
+    a = np.sort(buf[:n])
+    m = 0
+    for i in range(n):
+        if m == 0 or a[i] != buf[m - 1]:
+            buf[m] = a[i]
+            m += 1
+    return m
+
+
+@njit(cache=True, nogil=True)
+def lex_make(lx, keys):
+    """Intern the configuration made of ``keys`` (any order, duplicates allowed)."""
+    n = keys.shape[0]
+    if n == 0:
+        return -1
+    buf = keys.copy()
+    m = _sort_unique(buf, n)
+    return _intern(lx, buf, m)
+
+
+@njit(cache=True, nogil=True)
+def lex_transition(lx, scratch, c, g):
+    """Successor of configuration ``c`` on global byte class ``g`` (stored in the table).
+
+    Every triple advances through its terminal's DFA (dead ones drop); an
+    ``%ignore`` triple that reaches an accepting state restarts the terminals
+    of its rank's restart set at the same rank (ignored bytes leave the
+    parser where it was), except itself when it is closed under
+    concatenation. Restart pairs are kept for the ranks that still have an
+    ignore triple.
+    """
+    ttab = lx[0]
+    toff = lx[1]
+    soff = lx[2]
+    tacc = lx[3]
+    tstart = lx[4]
+    tign = lx[5]
+    tclosed = lx[6]
+    rs_ptr = lx[7]
+    rs_ids = lx[8]
+    pool = lx[9]
+    cfg_ptr = lx[10]
+    table = lx[12]
+    meta = lx[15]
+    G = table.shape[1]
+    lo = cfg_ptr[c]
+    hi = cfg_ptr[c + 1]
+    rp = hi
+    for idx in range(lo, hi):
+        if pool[idx] >= RP_FLAG:
+            rp = idx
+            break
+    cap = scratch.shape[0]
+    n = 0
+    for idx in range(lo, rp):
+        key = int(pool[idx])
+        k = key >> 42
+        t = (key >> 21) & M21
+        s = key & M21
+        ns = int(ttab[toff[t] + s * G + g])
+        if ns < 0:
+            continue
+        if n >= cap:
+            meta[2] = 2 * cap + 2 * (hi - lo)
+            return ERR_SCRATCH
+        scratch[n] = (k << 42) | (t << 21) | ns
+        n += 1
+        if tign[t] != 0 and tacc[soff[t] + ns] != 0:
+            rid = -1
+            for j in range(rp, hi):
+                pk = int(pool[j])
+                if ((pk >> 31) & M31) == k:
+                    rid = pk & M31
+                    break
+            if rid < 0:
+                continue
+            for j in range(rs_ptr[rid], rs_ptr[rid + 1]):
+                t2 = int(rs_ids[j])
+                if t2 != t or tclosed[t] == 0:
+                    if n >= cap:
+                        meta[2] = 2 * cap + 2 * (rs_ptr[rid + 1] - rs_ptr[rid]) + 2 * (hi - lo)
+                        return ERR_SCRATCH
+                    scratch[n] = (k << 42) | (t2 << 21) | int(tstart[t2])
+                    n += 1
+    if n == 0:
+        table[c, g] = -1
+        return -1
+    m = _sort_unique(scratch, n)
+    total = m
+    for j in range(rp, hi):
+        pk = int(pool[j])
+        kk = (pk >> 31) & M31
+        keep = False
+        for i in range(m):
+            key = int(scratch[i])
+            if (key >> 42) == kk and tign[(key >> 21) & M21] != 0:
+                keep = True
+                break
+        if keep:
+            if total >= cap:
+                meta[2] = 2 * cap
+                return ERR_SCRATCH
+            scratch[total] = pk
+            total += 1
+    r = _intern(lx, scratch, total)
+    if r >= 0:
+        table[c, g] = r
+    return r
+
+
+@njit(cache=True, nogil=True)
+def lex_rehash(cfg_ptr, chash, ncfg, hslots):
+    """Rebuild the configuration hash slots (after growing them)."""
+    hslots[:] = -1
+    mask = hslots.shape[0] - 1
+    for c in range(ncfg):
+        slot = chash[c] & mask
+        while hslots[slot] >= 0:
+            slot = (slot + 1) & mask
+        hslots[slot] = c
+
+
+# --------------------------------------------------------------------------- walks
+
+@njit(cache=True, nogil=True)
+def _walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, gcls, stack, ok, bid,
+          r, cfg, out, covered, b_node, b_cfg, nb0):
+    """Walk below trie node ``r`` (-1: the whole trie) from lexer configuration ``cfg``.
+
+    Sets the bits of the tokens that keep the lexer live and appends the
+    boundary nodes (node, configuration) at ``b_node[nb0:]``; returns the new
+    count, or an error code. A boundary is dropped in post-order when every
+    token below it turned out to be allowed (by this walk or, per
+    ``covered``, before it): the parser could only add allowed tokens there.
+    """
+    table = lx[12]
+    boundary = lx[13]
     n = node_byte.shape[0]
+    if r < 0:
+        lo = 0
+        hi = n
+        base = 0
+    else:
+        lo = r + 1
+        hi = node_end[r]
+        base = node_depth[r] + 1
     cap = b_node.shape[0]
-    stack = np.empty(max_depth + 2, dtype=np.int32)
-    nb = 0
-    for j in range(roots_node.shape[0]):
-        r = roots_node[j]
-        if r < 0:
-            lo = 0
-            hi = n
-            base = 0
-        else:
-            lo = r + 1
-            hi = node_end[r]
-            base = node_depth[r] + 1
-        stack[0] = roots_cfg[j]
-        i = lo
-        while i < hi:
+    nb = nb0
+    stack[0] = cfg
+    top = 0
+    i = lo
+    while i <= hi:
+        d = 0
+        if i < hi:
             d = node_depth[i] - base
-            s = table[stack[d], gcls[node_byte[i]]]
-            if s < 0:
-                i = node_end[i]
-                continue
-            stack[d + 1] = s
-            for k in range(tok_start[i], tok_start[i + 1]):
-                t = tok_ids[k]
-                out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
-            if boundary[s] != 0 and node_end[i] > i + 1:
-                if nb >= cap:
-                    return -1
-                b_node[nb] = i
-                b_cfg[nb] = s
-                b_src[nb] = j
-                nb += 1
-            i += 1
-    return nb
+        while top > d:  # close the open nodes at depth >= d (post-order)
+            top -= 1
+            if ok[top] != 0:
+                if bid[top] >= 0:
+                    b_node[bid[top]] = -1
+            elif top > 0:
+                ok[top - 1] = 0
+        if i == hi:
+            break
+        cov = covered[i]
+        if cov & 1:
+            i = node_end[i]
+            continue
+        c = stack[d]
+        g = gcls[node_byte[i]]
+        s = table[c, g]
+        if s == -2:
+            s = lex_transition(lx, scratch, c, g)
+            if s < -1:
+                return s
+            table = lx[12]
+        if s < 0:
+            if d > 0:
+                ok[d - 1] = 0
+            i = node_end[i]
+            continue
+        stack[d + 1] = s
+        for k in range(tok_start[i], tok_start[i + 1]):
+            t = tok_ids[k]
+            out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+        e = -1
+        if boundary[s] != 0 and (cov & 2) == 0 and node_end[i] > i + 1:
+            if nb >= cap:
+                return ERR_BOUNDARY
+            b_node[nb] = i
+            b_cfg[nb] = s
+            e = nb
+            nb += 1
+        ok[d] = 1
+        bid[d] = e
+        top = d + 1
+        i += 1
+    w = nb0
+    for k in range(nb0, nb):
+        if b_node[k] >= 0:
+            b_node[w] = b_node[k]
+            b_cfg[w] = b_cfg[k]
+            w += 1
+    return w
 
 
-def lexer_trie_walk_py(table, gcls, boundary, roots_node, roots_cfg, node_byte, node_depth, node_end,
-                       tok_start, tok_ids, max_depth, out, b_node, b_cfg, b_src):
-    """Reference twin of :func:`lexer_trie_walk`."""
-    n = len(node_byte)
-    cap = len(b_node)
-    nb = 0
-    for j in range(len(roots_node)):
-        r = int(roots_node[j])
-        if r < 0:
-            lo, hi, base = 0, n, 0
-        else:
-            lo, hi, base = r + 1, int(node_end[r]), int(node_depth[r]) + 1
-        stack = [0] * (max_depth + 2)
-        stack[0] = int(roots_cfg[j])
-        i = lo
-        while i < hi:
-            d = int(node_depth[i]) - base
-            s = int(table[stack[d], gcls[node_byte[i]]])
-            if s < 0:
-                i = int(node_end[i])
-                continue
-            stack[d + 1] = s
-            for k in range(int(tok_start[i]), int(tok_start[i + 1])):
-                t = int(tok_ids[k])
-                out[t >> 5] |= np.uint32(1 << (t & 31))
-            if boundary[s] and node_end[i] > i + 1:
-                if nb >= cap:
-                    return -1
-                b_node[nb] = i
-                b_cfg[nb] = s
-                b_src[nb] = j
-                nb += 1
-            i += 1
-    return nb
+@njit(cache=True, nogil=True)
+def root_walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, gcls, max_depth,
+              cfg, out, covered, b_node, b_cfg):
+    """The walk of the whole trie from ``cfg``: bits into ``out``, boundaries into ``b_*``."""
+    stack = np.empty(max_depth + 2, dtype=np.int32)
+    ok = np.empty(max_depth + 2, dtype=np.uint8)
+    bid = np.empty(max_depth + 2, dtype=np.int32)
+    return _walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, gcls, stack, ok, bid,
+                 -1, cfg, out, covered, b_node, b_cfg, 0)
+
+
+@njit(cache=True, nogil=True)
+def hmap_get(keys, vals, key):
+    """Value of ``key`` in an open-addressing map (keys >= 0, -1 = empty slot), or -1."""
+    mask = keys.shape[0] - 1
+    slot = _mix(key) & mask
+    while True:
+        k = keys[slot]
+        if k == key:
+            return vals[slot]
+        if k < 0:
+            return -1
+        slot = (slot + 1) & mask
+
+
+@njit(cache=True, nogil=True)
+def hmap_put(keys, vals, meta, key, val):
+    """Insert or overwrite; returns 1 when inserted, 0 when overwritten, -1 when the map is too full."""
+    mask = keys.shape[0] - 1
+    slot = _mix(key) & mask
+    while True:
+        k = keys[slot]
+        if k == key:
+            vals[slot] = val
+            return 0
+        if k < 0:
+            if 2 * (meta[0] + 1) > keys.shape[0]:
+                return -1
+            keys[slot] = key
+            vals[slot] = val
+            meta[0] += 1
+            return 1
+        slot = (slot + 1) & mask
+
+
+@njit(cache=True, nogil=True)
+def hmap_rehash(keys, vals, new_keys, new_vals):
+    new_keys[:] = -1
+    mask = new_keys.shape[0] - 1
+    for i in range(keys.shape[0]):
+        key = int(keys[i])
+        if key < 0:
+            continue
+        slot = _mix(key) & mask
+        while new_keys[slot] >= 0:
+            slot = (slot + 1) & mask
+        new_keys[slot] = key
+        new_vals[slot] = vals[i]
+
+
+@njit(cache=True, nogil=True)
+def push_items(nodes, ctxs, ctx_fresh, vkeys, vvals, vmeta, st_node, st_ctx, st_meta):
+    """Push (node, context) items not visited yet onto the multi_walk stack.
+
+    The caller guarantees room (stack and visited set sized for every item).
+    """
+    sp = st_meta[0]
+    for j in range(nodes.shape[0]):
+        ch = ctxs[j]
+        if ch < 0 or ctx_fresh[ch] < 0:
+            continue
+        if hmap_put(vkeys, vvals, vmeta, (int(nodes[j]) << 32) | int(ch), 0) == 1:
+            st_node[sp] = nodes[j]
+            st_ctx[sp] = ch
+            sp += 1
+    st_meta[0] = sp
+
+
+@njit(cache=True, nogil=True)
+def multi_walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, gcls, max_depth,
+               out, covered, ctx_fresh, ckeys, cvals, vkeys, vvals, vmeta,
+               st_node, st_ctx, st_meta, p_node, p_ctx, p_cfg, b_node, b_cfg):
+    """Process the stack of (trie node, parser context) items until it is empty.
+
+    Each item walks the node's subtree from the context's fresh lexer
+    configuration; each boundary (node, configuration) found there is
+    followed through the child table ``(context << 32 | configuration) ->
+    child context`` and pushed once per (node, child); boundaries whose child
+    is unknown go to the pending buffer ``p_*`` (count ``st_meta[1]``) for the
+    caller to resolve. Returns 0, or an error code with the current item
+    still on the stack.
+    """
+    stack = np.empty(max_depth + 2, dtype=np.int32)
+    ok = np.empty(max_depth + 2, dtype=np.uint8)
+    bid = np.empty(max_depth + 2, dtype=np.int32)
+    sp = st_meta[0]
+    npend = st_meta[1]
+    while sp > 0:
+        node = st_node[sp - 1]
+        ctx = st_ctx[sp - 1]
+        nb = _walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, gcls, stack, ok, bid,
+                   node, ctx_fresh[ctx], out, covered, b_node, b_cfg, 0)
+        if nb < 0:
+            st_meta[0] = sp
+            st_meta[1] = npend
+            return nb
+        if sp - 1 + nb > st_node.shape[0] or npend + nb > p_node.shape[0]:
+            st_meta[0] = sp
+            st_meta[1] = npend
+            st_meta[2] = nb
+            return ERR_STACK
+        if 2 * (vmeta[0] + nb + 1) > vkeys.shape[0]:
+            st_meta[0] = sp
+            st_meta[1] = npend
+            st_meta[2] = nb
+            return ERR_VISITED
+        sp -= 1
+        for j in range(nb):
+            i = b_node[j]
+            cfg = b_cfg[j]
+            ch = hmap_get(ckeys, cvals, (int(ctx) << 32) | int(cfg))
+            if ch < 0:
+                p_node[npend] = i
+                p_ctx[npend] = ctx
+                p_cfg[npend] = cfg
+                npend += 1
+            elif ctx_fresh[ch] >= 0:
+                if hmap_put(vkeys, vvals, vmeta, (int(i) << 32) | int(ch), 0) == 1:
+                    st_node[sp] = i
+                    st_ctx[sp] = ch
+                    sp += 1
+    st_meta[0] = 0
+    st_meta[1] = npend
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def coverage_flags(out, node_end, tok_start, tok_ids, flags):
+    """Per trie node: bit 0 = every token of its subtree is set in ``out``,
+    bit 1 = every token strictly below it is set. Returns the number of
+    nodes with bit 0 set.
+
+    A walk below such a node could only add tokens that are already allowed,
+    so walks skip covered subtrees and never report covered boundaries.
+    """
+    T = tok_ids.shape[0]
+    unset = np.empty(T + 1, dtype=np.int32)
+    c = 0
+    for p in range(T):
+        unset[p] = c
+        t = tok_ids[p]
+        if (out[t >> 5] >> np.uint32(t & 31)) & np.uint32(1) == 0:
+            c += 1
+    unset[T] = c
+    n = node_end.shape[0]
+    full = 0
+    for i in range(n):
+        e = unset[tok_start[node_end[i]]]
+        f = 0
+        if e == unset[tok_start[i]]:
+            f = 1
+            full += 1
+        if e == unset[tok_start[i + 1]]:
+            f |= 2
+        flags[i] = f
+    return full

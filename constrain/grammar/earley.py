@@ -95,6 +95,7 @@ class CompiledGrammar:
                     changed = True
         self.nullable = nullable
         self._pred_cache: dict[frozenset, _Predicted] = {}
+        self._local_cache: dict[tuple, "_Local"] = {}
         self._sig_ids: dict[tuple, int] = {}
         self.sig_generation = 0
 
@@ -458,6 +459,167 @@ def build_set(cg: CompiledGrammar, S: ESet, kernel: Iterable, scan: dict) -> ESe
     return S
 
 
+class _Local:
+    """What completing terminals does inside one prediction closure (see :func:`_local_cascade`)."""
+
+    __slots__ = ("waiting", "exits", "seeds", "terms")
+
+    def __init__(self, waiting, exits, seeds, terms) -> None:
+        self.waiting = waiting
+        self.exits = exits
+        self.seeds = seeds
+        self.terms = terms
+
+
+def _local_cascade(cg: CompiledGrammar, pred: _Predicted, tids: frozenset) -> _Local:
+    """Items of a set ``X`` predicted by closure ``pred`` after lexemes ``tids`` started at ``X`` end.
+
+    Depends only on ``(pred, tids)``, so it is cached: the part of a new set
+    that comes from ``X``'s own predictions (origin ``X``) costs a dictionary
+    lookup. ``waiting[x]`` lists the advanced dotted rules (origin ``X``)
+    waiting on ``x``; ``exits`` the nonterminals completed at ``X``, whose
+    items from ``X``'s kernel (deeper origins) the caller still has to
+    advance.
+    """
+    key = (pred, tids)
+    got = cg._local_cache.get(key)
+    if got is not None:
+        return got
+    next_sym = cg.next_sym
+    lhs_of = cg.lhs_of
+    nullable = cg.nullable
+    pw = pred.waiting
+    agenda = [d for t in tids for d in pw.get(~t, ())]
+    seen: set[int] = set()
+    waiting: dict[int, list[int]] = {}
+    exits: set[int] = set()
+    seeds: set[int] = set()
+    terms: set[int] = set()
+    while agenda:
+        d = agenda.pop()
+        if d in seen:
+            continue
+        seen.add(d)
+        x = next_sym[d]
+        if x == _COMPLETE:
+            a = lhs_of[d]
+            if a not in exits:
+                exits.add(a)
+                agenda.extend(pw.get(a, ()))
+            continue
+        lst = waiting.get(x)
+        if lst is None:
+            waiting[x] = [d + 1]
+        else:
+            lst.append(d + 1)
+        if x >= 0:
+            seeds.add(x)
+            if nullable[x]:
+                agenda.append(d + 1)
+        else:
+            terms.add(~x)
+    got = _Local({k: tuple(v) for k, v in waiting.items()}, tuple(sorted(exits)), frozenset(seeds),
+                 frozenset(terms))
+    cg._local_cache[key] = got
+    return got
+
+
+def build_child(cg: CompiledGrammar, S: ESet, parts: list[tuple[ESet, frozenset]]) -> ESet:
+    """Fill ``S`` as the set reached when, for each ``(X, tids)`` of ``parts``,
+    lexemes of the scan ids ``tids`` that started at ``X`` end (no scan items:
+    for token masks, which only need ``waiting``, ``pred`` and ``fresh``).
+
+    Equivalent to :func:`build_set` on the kernel ``X.waiting_on(~t)``; the
+    part that comes from ``X``'s prediction closure is taken from
+    :func:`_local_cascade`, so only items from ``X``'s kernel (usually a few)
+    go through the completion loop.
+    """
+    next_sym = cg.next_sym
+    lhs_of = cg.lhs_of
+    nullable = cg.nullable
+    start_nt = cg.start_nt
+    waiting: dict[int, list] = {}
+    seeds: set = set()
+    terms: set = set()
+    kernel: list = []
+    agenda: list = []
+    for X, tids in parts:
+        loc = _local_cascade(cg, X.pred, tids)
+        for x, ds in loc.waiting.items():
+            lst = waiting.get(x)
+            if lst is None:
+                waiting[x] = [(d, X) for d in ds]
+            else:
+                lst.extend((d, X) for d in ds)
+        seeds |= loc.seeds
+        terms |= loc.terms
+        pw = X.pred.waiting
+        xw = X.waiting
+        for t in tids:
+            st = pw.get(~t)
+            if st:
+                kernel.extend((d, X) for d in st)
+            w = xw.get(~t)
+            if w:
+                kernel.extend(w)
+                agenda.extend(w)
+        for a in loc.exits:
+            w = xw.get(a)
+            if w:
+                agenda.extend(w)
+    items: set = set()
+    accepting = False
+    while agenda:
+        it = agenda.pop()
+        if it in items:
+            continue
+        items.add(it)
+        d, o = it
+        x = next_sym[d]
+        if x == _COMPLETE:
+            a = lhs_of[d]
+            if a == start_nt:
+                accepting = True
+                continue
+            a, o = leo(cg, o, a)
+            w = o.waiting.get(a)
+            if w:
+                agenda.extend(w)
+            st = o.pred.waiting.get(a)
+            if st:
+                agenda.extend((d2, o) for d2 in st)
+            continue
+        nxt = (d + 1, o)
+        lst = waiting.get(x)
+        if lst is None:
+            waiting[x] = [nxt]
+        else:
+            lst.append(nxt)
+        if x >= 0:
+            seeds.add(x)
+            if nullable[x]:
+                agenda.append(nxt)
+        else:
+            terms.add(~x)
+    if len(parts) > 1 or items:
+        for x, lst in waiting.items():
+            if len(lst) > 1:
+                waiting[x] = list(dict.fromkeys(lst))
+    if seeds:
+        pred = _predicted_closure(cg, frozenset(seeds))
+        S.pred = pred
+        terms |= pred.terms
+    kern = tuple(dict.fromkeys(kernel))
+    if kern:
+        terms.update(cg.ignore_tids)
+    S.kernel = kern
+    S.waiting = waiting
+    S.fresh = tuple(sorted(terms))
+    S.scan = {}
+    S.accepting = accepting
+    return S
+
+
 def step(cg: CompiledGrammar, S: ESet, b: int) -> ESet | None:
     """The set after reading byte ``b`` from ``S`` (None when no lexeme survives)."""
     tab = cg.tab
@@ -520,4 +682,4 @@ def compile_ir(grammar: Grammar) -> CompiledGrammar:
     return CompiledGrammar(grammar)
 
 
-__all__ = ["CompiledGrammar", "ESet", "build_set", "leo", "step", "step_bytes", "next_bytes", "compile_ir"]
+__all__ = ["CompiledGrammar", "ESet", "build_set", "build_child", "leo", "step", "step_bytes", "next_bytes", "compile_ir"]

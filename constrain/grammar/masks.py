@@ -1,5 +1,5 @@
-"""Token masks for grammars: a lexer DFA walked by a numba kernel, the parser
-consulted only where a lexeme can end.
+"""Token masks for grammars: a lexer DFA walked by numba kernels, the parser
+consulted only where a lexeme can end and only for tokens not allowed yet.
 
 Walking the token trie byte by byte through Earley sets in Python would cost
 one Earley step per trie node. Instead, as in XGrammar and llguidance, the
@@ -7,19 +7,31 @@ lexer is split from the parser:
 
 * A *lexer configuration* is a set of triples ``(scan id, DFA state, k)``
   where ``k`` ranks the origin of the lexeme among the origins of the Earley
-  set the walk started from (0 = most recent). Configurations are the states
-  of a *lexer DFA*, built lazily: a byte advances every triple and drops dead
-  ones; a configuration is a *boundary* when some triple is accepting.
-* The kernel walks the trie from the current set's configuration. A token
-  whose bytes keep it live is allowed whatever the parser says (every scan
-  item in an Earley set is viable). This part depends only on the
-  configuration and is memoised per configuration.
-* Where a lexeme can end inside a token (a boundary node with children), the
-  parser decides: completing the accepting triples at their origins gives a
-  new Earley set (a *context*, memoised by its kernel items) whose freshly
-  predicted terminals form a new configuration (all ``k = 0``); the node's
-  children are walked from there, in one batched kernel call per nesting
-  level. Lexemes that continue past the node are covered by the first walk.
+  set the walk started from (0 = most recent), plus the terminals that
+  restart at rank ``k`` after an ``%ignore`` lexeme. Configurations are the
+  states of a *lexer DFA* whose rows are computed lazily inside the walks
+  (:mod:`._kernels`); it is shared by every vocabulary of the grammar.
+* The root walk of a configuration allows every token whose bytes keep it
+  live, whatever the parser says (every scan item in an Earley set is
+  viable). It depends only on the configuration and is memoised.
+* A *boundary* is a trie node where a regular terminal can end and below
+  which some token is not allowed yet. There the parser decides: completing
+  the accepting triples at their origins gives a new Earley set (a
+  *context*) whose freshly predicted terminals form a configuration (all
+  ``k = 0``) from which the node's subtree is walked again, and so on.
+  Contexts are interned globally by a structural key (bisimilar sets share an
+  id) and the transitions ``(context, configuration) -> child context`` live
+  in a table read by the numba kernel, which follows boundaries by itself and
+  returns only the transitions it has never seen (the Earley closure for
+  those runs in Python, once per grammar).
+
+Pruning is exact because masks are unions: a walk below a node can only add
+tokens of that node's subtree, so subtrees whose tokens are all allowed
+already are skipped (coverage flags of the root walk) and boundaries whose
+subtree the walk itself allowed are dropped in post-order. In scannerless
+grammars where keywords and identifiers may touch (``SELECTa``), nearly every
+alphanumeric trie node is a boundary, but almost all of them are covered by
+the identifier lexeme itself.
 
 The union of the bits is exactly the set of tokens ``t`` for which some
 lexing of ``prefix + t`` is a viable prefix, i.e. what stepping the Earley
@@ -37,27 +49,42 @@ import numpy as np
 
 from ..tokens.bitmask import mask_from_ids, mask_words
 from ..tokens.trie import trie_for
-from . import _kernels
-from .earley import _COMPLETE, CompiledGrammar, ESet, build_set, leo
+from . import _kernels as K
+from .earley import _COMPLETE, CompiledGrammar, ESet, build_child, leo
 
 Config = tuple  # (sorted (scan id, state, k) triples, sorted (k, restart scan ids) pairs)
+
+_RP = K.RP_FLAG
+
+
+def _pow2(n: int) -> int:
+    return 1 << max(4, int(n - 1).bit_length())
 
 
 class LexerDFA:
     """Deterministic automaton over lexer configurations (grown lazily, shared).
 
-    A configuration is ``(triples, restart)``. Ignored lexemes are handled
-    inside the lexer: when an ``%ignore`` triple with origin rank ``k``
-    reaches an accepting state, the lexemes that could start at origin ``k``
-    (``restart[k]``, the scan ids predicted there) start again with the same
-    origin rank, because skipping ignored bytes leaves the parser where it
-    was. So only regular terminals create boundaries.
+    The arrays live here; the numba kernels read them and fill missing rows.
+    Ignored lexemes are handled inside the lexer: when an ``%ignore`` triple
+    of rank ``k`` reaches an accepting state, the lexemes that could start at
+    origin ``k`` start again with the same rank, because skipping ignored
+    bytes leaves the parser where it was. So only regular terminals create
+    boundaries.
+
+    Also holds the grammar-level parser contexts of the mask engines (they do
+    not depend on the vocabulary): ``ctx_sets[gid]`` (an Earley set),
+    ``ctx_fresh[gid]`` (its fresh configuration or -1) and the child table.
+    All mutation happens under ``lock``.
     """
+
+    MAX_CONTEXTS = 400_000
 
     def __init__(self, cg: CompiledGrammar, max_configs: int = 2_000_000) -> None:
         self.cg = cg
         self.max_configs = max_configs
         n = cg.num_scan
+        if n >= (1 << 21) or any(len(tab) >= (1 << 21) for tab in cg.tab):
+            raise MemoryError("grammar too large for the lexer DFA key encoding")
         # Global byte classes: bytes that every terminal DFA treats alike.
         sig: dict[tuple, int] = {}
         gcls = np.zeros(256, dtype=np.int32)
@@ -70,105 +97,199 @@ class LexerDFA:
                 reps.append(b)
             gcls[b] = g
         self.gcls = gcls
-        self.num_classes = len(reps)
-        # Per scan id and state: the next state for each global class.
-        self.tabg = [[[row[cg.cls[t][b]] for b in reps] for row in cg.tab[t]] for t in range(n)]
+        self.num_classes = G = len(reps)
+        rep_arr = np.asarray(reps, dtype=np.int64)
+        ttab, toff, soff, tacc = [], [], [], []
+        o = so = 0
+        for t in range(n):
+            dfa = cg.scan_dfas[t]
+            sub = np.asarray(dfa.table, dtype=np.int32)[:, np.asarray(dfa.byte_class, dtype=np.int64)[rep_arr]]
+            ttab.append(sub.reshape(-1))
+            toff.append(o)
+            o += sub.size
+            tacc.append(np.asarray(dfa.accepting, dtype=np.uint8))
+            soff.append(so)
+            so += dfa.num_states
         self.is_ignore = [t >= cg.num_terminals for t in range(n)]
-        self.closed = [bool(cg.ignore_closed.get(t, False)) for t in range(n)]
-        self.configs: list[Config] = []
-        self.index: dict[Config, int] = {}
-        self.acc_pairs: list[tuple[tuple[int, int], ...]] = []
-        cap = 64
-        self.table = np.full((cap, self.num_classes), -2, dtype=np.int32)
+        closed = [bool(cg.ignore_closed.get(t, False)) for t in range(n)]
+        self.static = (
+            np.concatenate(ttab) if ttab else np.zeros(0, np.int32),
+            np.asarray(toff, dtype=np.int64),
+            np.asarray(soff, dtype=np.int64),
+            np.concatenate(tacc) if tacc else np.zeros(0, np.uint8),
+            np.asarray(cg.start_state, dtype=np.int32),
+            np.asarray(self.is_ignore, dtype=np.uint8),
+            np.asarray(closed, dtype=np.uint8),
+        )
+        self._rs_index: dict[tuple[int, ...], int] = {}
+        self._rs_lists: list[tuple[int, ...]] = []
+        self.rs_ptr = np.zeros(1, dtype=np.int64)
+        self.rs_ids = np.zeros(16, dtype=np.int32)
+        cap = 256
+        self.pool = np.zeros(1 << 14, dtype=np.int64)
+        self.cfg_ptr = np.zeros(cap + 1, dtype=np.int64)
+        self.chash = np.zeros(cap, dtype=np.int64)
+        self.table = np.full((cap, G), -2, dtype=np.int32)
         self.boundary = np.zeros(cap, dtype=np.uint8)
+        self.hslots = np.full(4 * cap, -1, dtype=np.int32)
+        self.meta = np.array([0, 0, 0, max_configs], dtype=np.int64)
+        self.scratch = np.zeros(1 << 12, dtype=np.int64)
+        self._acc_pairs: dict[int, tuple[tuple[int, int], ...]] = {}
         self.lock = threading.RLock()
+        self.reset_contexts()
+
+    # -- arrays ---------------------------------------------------------------
+    def arrays(self) -> tuple:
+        """The tuple the kernels take (valid until the next growth)."""
+        return (*self.static, self.rs_ptr, self.rs_ids, self.pool, self.cfg_ptr, self.chash, self.table,
+                self.boundary, self.hslots, self.meta)
 
     def __len__(self) -> int:
-        return len(self.configs)
+        return int(self.meta[0])
 
+    def handle(self, code: int) -> None:
+        """Grow whatever error ``code`` (from a kernel) says is too small."""
+        if code == K.ERR_LEXER:
+            self._grow()
+        elif code == K.ERR_SCRATCH:
+            self.scratch = np.zeros(max(2 * len(self.scratch), int(self.meta[2])), dtype=np.int64)
+        elif code == K.ERR_MAX_CONFIGS:
+            raise MemoryError(f"grammar lexer needs more than {self.max_configs} configurations")
+        else:  # pragma: no cover - a kernel bug
+            raise RuntimeError(f"unexpected lexer kernel code {code}")
+
+    def _grow(self) -> None:
+        ncfg, used, want = (int(x) for x in self.meta[:3])
+        cap = self.table.shape[0]
+        if ncfg + 2 >= cap:
+            new = 2 * cap
+            cfg_ptr = np.zeros(new + 1, dtype=np.int64)
+            cfg_ptr[: cap + 1] = self.cfg_ptr
+            chash = np.zeros(new, dtype=np.int64)
+            chash[:cap] = self.chash
+            table = np.full((new, self.num_classes), -2, dtype=np.int32)
+            table[:cap] = self.table
+            boundary = np.zeros(new, dtype=np.uint8)
+            boundary[:cap] = self.boundary
+            self.cfg_ptr, self.chash, self.table, self.boundary = cfg_ptr, chash, table, boundary
+        if used + max(want, 1) > len(self.pool) // 2:
+            pool = np.zeros(max(2 * len(self.pool), 2 * (used + want)), dtype=np.int64)
+            pool[:used] = self.pool[:used]
+            self.pool = pool
+        if 4 * (ncfg + 2) > len(self.hslots):
+            self.hslots = np.full(2 * len(self.hslots), -1, dtype=np.int32)
+            K.lex_rehash(self.cfg_ptr, self.chash, ncfg, self.hslots)
+
+    def restart_id(self, tids: tuple[int, ...]) -> int:
+        rid = self._rs_index.get(tids)
+        if rid is None:
+            rid = len(self._rs_lists)
+            self._rs_index[tids] = rid
+            self._rs_lists.append(tids)
+            end = int(self.rs_ptr[-1])
+            if end + len(tids) > len(self.rs_ids):
+                ids = np.zeros(max(2 * len(self.rs_ids), end + len(tids)), dtype=np.int32)
+                ids[:end] = self.rs_ids[:end]
+                self.rs_ids = ids
+            self.rs_ids[end:end + len(tids)] = tids
+            self.rs_ptr = np.append(self.rs_ptr, end + len(tids))
+        return rid
+
+    # -- configurations -------------------------------------------------------
     def make(self, triples, restart: dict[int, tuple[int, ...]]) -> int:
-        """Intern a configuration from triples and the restart sets of its ranks."""
+        """Intern a configuration from triples and the restart sets of its ranks (-1 when empty)."""
+        triples = set(triples)
         if not triples:
             return -1
-        triples = tuple(sorted(set(triples)))
         ig = self.is_ignore
-        ranks = sorted({k for t, _s, k in triples if ig[t]})
-        return self.intern((triples, tuple((k, restart[k]) for k in ranks)))
-
-    def intern(self, cfg: Config) -> int:
-        """Id of a configuration (-1 for the empty one)."""
-        if not cfg[0]:
-            return -1
-        got = self.index.get(cfg)
-        if got is not None:
-            return got
+        keys = [(k << 42) | (t << 21) | s for t, s, k in triples]
+        for k in sorted({k for t, _s, k in triples if ig[t]}):
+            keys.append(_RP | (k << 31) | self.restart_id(tuple(restart[k])))
+        arr = np.asarray(keys, dtype=np.int64)
         with self.lock:
-            got = self.index.get(cfg)
-            if got is not None:
-                return got
-            cid = len(self.configs)
-            if cid >= self.max_configs:
-                raise MemoryError(f"grammar lexer needs more than {self.max_configs} configurations")
-            if cid >= self.table.shape[0]:
-                cap = self.table.shape[0] * 2
-                table = np.full((cap, self.num_classes), -2, dtype=np.int32)
-                table[:cid] = self.table[:cid]
-                boundary = np.zeros(cap, dtype=np.uint8)
-                boundary[:cid] = self.boundary[:cid]
-                self.table, self.boundary = table, boundary  # old arrays stay valid for running walks
+            while True:
+                r = int(K.lex_make(self.arrays(), arr))
+                if r >= -1:
+                    return r
+                self.handle(r)
+
+    def config(self, cid: int) -> Config:
+        """The configuration ``cid`` as ``(triples, restart pairs)`` (for tests and debugging)."""
+        keys = self.pool[self.cfg_ptr[cid]:self.cfg_ptr[cid + 1]].tolist()
+        triples = tuple(sorted(((k >> 21) & K.M21, k & K.M21, k >> 42) for k in keys if k < _RP))
+        rest = tuple(((k >> 31) & K.M31, self._rs_lists[k & K.M31]) for k in keys if k >= _RP)
+        return triples, rest
+
+    def step(self, cid: int, g: int) -> int:
+        """Successor of ``cid`` on global class ``g`` (computed by the kernel when missing)."""
+        with self.lock:
+            while True:
+                s = int(self.table[cid, g])
+                if s != -2:
+                    return s
+                r = int(K.lex_transition(self.arrays(), self.scratch, cid, g))
+                if r < -1:
+                    self.handle(r)
+
+    def acc_pairs(self, cid: int) -> tuple[tuple[int, int], ...]:
+        """Sorted (terminal, rank) pairs of the regular terminals that accept in ``cid``."""
+        got = self._acc_pairs.get(cid)
+        if got is None:
             acc = self.cg.acc
             ig = self.is_ignore
-            pairs = tuple(sorted({(t, k) for t, s, k in cfg[0] if acc[t][s] and not ig[t]}))
-            self.acc_pairs.append(pairs)
-            self.boundary[cid] = 1 if pairs else 0
-            self.configs.append(cfg)
-            self.index[cfg] = cid
-            return cid
+            got = tuple(sorted({(t, k) for t, s, k in self.config(cid)[0] if acc[t][s] and not ig[t]}))
+            self._acc_pairs[cid] = got
+        return got
 
-    def ensure(self, cid: int) -> None:
-        """Compute every row reachable from ``cid`` (the kernel needs them all)."""
-        if cid < 0 or self.table[cid, 0] != -2:
-            return
-        with self.lock:
-            stack = [cid]
-            tabg = self.tabg
-            acc = self.cg.acc
+    # -- parser contexts (shared by the engines of every vocabulary) ------------
+    def reset_contexts(self) -> None:
+        self.ctx_sets: list[ESet] = []
+        self.ctx_fresh = np.full(1024, -1, dtype=np.int32)
+        self.ctx_index: dict[Any, int] = {}
+        self.child_keys = np.full(1 << 12, -1, dtype=np.int64)
+        self.child_vals = np.full(1 << 12, -1, dtype=np.int32)
+        self.child_meta = np.zeros(1, dtype=np.int64)
+        self.root_children: dict[tuple, int] = {}
+        self.ctx_children: dict[tuple, int] = {}
+        self._fresh_ids: dict[tuple[int, ...], int] = {}
+        self.ctx_generation = getattr(self, "ctx_generation", -1) + 1
+
+    def context_id(self, parts: list[tuple[ESet, frozenset]], key: Any) -> int:
+        """Global id of the context after the lexemes ``parts`` end (structural ``key``)."""
+        gid = self.ctx_index.get(key)
+        if gid is not None:
+            return gid
+        C = ESet(-1)
+        build_child(self.cg, C, parts)
+        tids = C.fresh
+        fid = self._fresh_ids.get(tids)
+        if fid is None:
             start = self.cg.start_state
-            ig = self.is_ignore
-            closed = self.closed
-            G = self.num_classes
-            while stack:
-                c = stack.pop()
-                if self.table[c, 0] != -2:
-                    continue
-                triples, rs = self.configs[c]
-                restart = dict(rs)
-                row = [-1] * G
-                for g in range(G):
-                    nxt = set()
-                    for t, s, k in triples:
-                        ns = tabg[t][s][g]
-                        if ns < 0:
-                            continue
-                        nxt.add((t, ns, k))
-                        if ig[t] and acc[t][ns]:
-                            for t2 in restart[k]:
-                                if t2 != t or not closed[t]:
-                                    nxt.add((t2, start[t2], k))
-                    if nxt:
-                        nid = self.make(nxt, restart)
-                        row[g] = nid
-                        if self.table[nid, 0] == -2 and nid != c:
-                            stack.append(nid)
-                self.table[c] = row
+            fid = self._fresh_ids[tids] = self.make([(t, start[t], 0) for t in tids], {0: tids})
+        gid = len(self.ctx_sets)
+        self.ctx_sets.append(C)
+        if gid >= len(self.ctx_fresh):
+            fresh = np.full(2 * len(self.ctx_fresh), -1, dtype=np.int32)
+            fresh[:gid] = self.ctx_fresh[:gid]
+            self.ctx_fresh = fresh
+        self.ctx_fresh[gid] = fid
+        self.ctx_index[key] = gid
+        return gid
+
+    def set_child(self, parent: int, cfg: int, child: int) -> None:
+        key = (parent << 32) | cfg
+        while K.hmap_put(self.child_keys, self.child_vals, self.child_meta, key, child) < 0:
+            keys = np.empty(2 * len(self.child_keys), dtype=np.int64)
+            vals = np.empty(2 * len(self.child_vals), dtype=np.int32)
+            K.hmap_rehash(self.child_keys, self.child_vals, keys, vals)
+            self.child_keys, self.child_vals = keys, vals
 
 
 class MaskEngine:
     """Computes packed token masks for Earley sets of one grammar and vocabulary."""
 
     def __init__(self, cg: CompiledGrammar, vocab: Any, *, use_numba: bool = True,
-                 root_cache_size: int = 4096, set_cache_size: int = 1024,
-                 context_cache_size: int = 20_000) -> None:
+                 root_cache_size: int = 2048, set_cache_size: int = 4096) -> None:
         self.cg = cg
         self.vocab = vocab
         self.trie = trie_for(vocab)
@@ -176,20 +297,32 @@ class MaskEngine:
         self.words = mask_words(vocab.size)
         eos = [t for t in vocab.eos_ids if t < vocab.size]
         self.eos_words = mask_from_ids(eos, vocab.size)
-        self.walk = _kernels.lexer_trie_walk if use_numba else _kernels.lexer_trie_walk_py
-        self._root: "OrderedDict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]" = OrderedDict()
+        self.use_numba = use_numba
+        if use_numba:
+            self._root_walk, self._multi_walk, self._push = K.root_walk, K.multi_walk, K.push_items
+            self._cover = K.coverage_flags
+        else:  # the interpreted twins (nested helpers stay compiled; NUMBA_DISABLE_JIT=1 for all-Python)
+            self._root_walk, self._multi_walk = K.root_walk.py_func, K.multi_walk.py_func
+            self._push, self._cover = K.push_items.py_func, K.coverage_flags.py_func
+        self._root: "OrderedDict[int, tuple]" = OrderedDict()
         self._root_cache_size = root_cache_size
         self._sets: "OrderedDict[tuple, np.ndarray]" = OrderedDict()
-        self._contexts: "OrderedDict[tuple, tuple[ESet, int]]" = OrderedDict()
-        self._context_cache_size = context_cache_size
+        self._set_cache_size = set_cache_size
         self._empty = np.zeros(self.words, dtype=np.uint32)
         self._empty.setflags(write=False)
         self.eos_words.setflags(write=False)
-        self._set_cache_size = set_cache_size
-        self._lock = threading.Lock()
-        self._cap = max(1024, min(self.trie.num_nodes, 1 << 16))
-        self._fresh_ids: dict[tuple[int, ...], int] = {}
-        self.stats = {"root_walks": 0, "boundary_levels": 0, "contexts": 0, "boundary_nodes": 0}
+        self._no_cover = np.zeros(self.trie.num_nodes, dtype=np.uint8)
+        self._no_cover.setflags(write=False)
+        t = self.trie
+        self._trie_args = (t.node_byte, t.node_depth, t.node_end, t.tok_start, t.tok_ids)
+        self._b_node = np.empty(1 << 12, dtype=np.int32)
+        self._b_cfg = np.empty(1 << 12, dtype=np.int32)
+        self._st_node = np.empty(1 << 12, dtype=np.int32)
+        self._st_ctx = np.empty(1 << 12, dtype=np.int32)
+        self._p_node = np.empty(1 << 12, dtype=np.int32)
+        self._p_ctx = np.empty(1 << 12, dtype=np.int32)
+        self._p_cfg = np.empty(1 << 12, dtype=np.int32)
+        self.stats = {"root_walks": 0, "computed": 0, "kernel_calls": 0, "contexts": 0, "pending": 0}
 
     # -- configurations -----------------------------------------------------
     def root_config(self, S: ESet) -> tuple[int, list[ESet]]:
@@ -206,47 +339,61 @@ class MaskEngine:
         ig = self.lexer.is_ignore
         restart = {k: _predicted(ranks[k]) for k in {k for t, _s, k in triples if ig[t]}}
         cid = self.lexer.make(triples, restart)
-        self.lexer.ensure(cid)
         if S.cache is None:
             S.cache = {}
         S.cache["cfg"] = cid
         S.cache["ranks"] = ranks
         return cid, ranks
 
-    def _run(self, roots_node: np.ndarray, roots_cfg: np.ndarray, out: np.ndarray):
-        t = self.trie
-        lex = self.lexer
-        while True:
-            cap = self._cap
-            b_node = np.empty(cap, dtype=np.int32)
-            b_cfg = np.empty(cap, dtype=np.int32)
-            b_src = np.empty(cap, dtype=np.int32)
-            nb = self.walk(lex.table, lex.gcls, lex.boundary, roots_node, roots_cfg, t.node_byte, t.node_depth,
-                           t.node_end, t.tok_start, t.tok_ids, t.max_depth, out, b_node, b_cfg, b_src)
-            if nb >= 0:
-                return b_node[:nb].copy(), b_cfg[:nb].copy(), b_src[:nb].copy()
-            self._cap = cap * 4
+    def root_walk(self, cid: int) -> tuple:
+        """(bits, boundary nodes, distinct boundary configs, index per node, coverage flags), memoised.
 
-    def root_walk(self, cid: int) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
-        """(bits, boundary nodes, (distinct boundary configs, index per node)) of a configuration, memoised."""
+        Only boundary nodes with a token below them that ``bits`` does not
+        allow are kept (the parser cannot add anything below the others).
+        """
         got = self._root.get(cid)
         if got is not None:
+            self._root.move_to_end(cid)
             return got
-        self.lexer.ensure(cid)
+        lex = self.lexer
         out = np.zeros(self.words, dtype=np.uint32)
-        bn, bc, _ = self._run(np.array([-1], np.int32), np.array([cid], np.int32), out)
+        with lex.lock:
+            while True:
+                nb = int(self._root_walk(lex.arrays(), lex.scratch, *self._trie_args, lex.gcls, self.trie.max_depth,
+                                         cid, out, self._no_cover, self._b_node, self._b_cfg))
+                if nb >= 0:
+                    break
+                self._handle(nb)
+        bn = self._b_node[:nb].copy()
+        bc = self._b_cfg[:nb].copy()
+        cov = self._no_cover
+        if nb:
+            t = self.trie
+            cov = np.empty(t.num_nodes, dtype=np.uint8)
+            self._cover(out, t.node_end, t.tok_start, t.tok_ids, cov)
         ucfg, inv = np.unique(bc, return_inverse=True)
-        for a in (out, bn, ucfg, inv):
+        inv = inv.reshape(-1)
+        for a in (out, bn, ucfg, inv, cov):
             a.setflags(write=False)
         self.stats["root_walks"] += 1
-        entry = (out, bn, (ucfg, inv.reshape(-1)))
-        with self._lock:
-            self._root[cid] = entry
-            while len(self._root) > self._root_cache_size:
-                self._root.popitem(last=False)
+        entry = (out, bn, ucfg, inv, cov)
+        self._root[cid] = entry
+        while len(self._root) > self._root_cache_size:
+            self._root.popitem(last=False)
         return entry
 
+    def _handle(self, code: int) -> None:
+        if code == K.ERR_BOUNDARY:
+            self._b_node = np.empty(2 * len(self._b_node), dtype=np.int32)
+            self._b_cfg = np.empty(2 * len(self._b_cfg), dtype=np.int32)
+        else:
+            self.lexer.handle(code)
+
     # -- masks ----------------------------------------------------------------
+    def _rank_sigs(self, ranks: list[ESet]) -> tuple:
+        sig = self.cg.signature
+        return tuple(sig(o) for o in ranks)
+
     def mask(self, S: ESet) -> np.ndarray:
         """The read-only packed mask of Earley set ``S``.
 
@@ -258,47 +405,47 @@ class MaskEngine:
         """
         if not S.scan:
             return self.eos_words if S.accepting else self._empty
-        cid, ranks = self.root_config(S)
-        sig = self.cg.signature
-        key = (cid, S.accepting, *[sig(o) for o in ranks])
-        got = self._sets.get(key)
-        if got is not None:
-            self._sets.move_to_end(key)
-            return got
-        out = self.compute(S)
-        out.setflags(write=False)
-        with self._lock:
+        with self.lexer.lock:
+            cid, ranks = self.root_config(S)
+            sigs = self._rank_sigs(ranks)
+            key = (cid, S.accepting, sigs)
+            got = self._sets.get(key)
+            if got is not None:
+                self._sets.move_to_end(key)
+                return got
+            out = self._compute(S, cid, ranks, sigs)
+            out.setflags(write=False)
             self._sets[key] = out
             while len(self._sets) > self._set_cache_size:
                 self._sets.popitem(last=False)
-        return out
+            return out
 
     def compute(self, S: ESet) -> np.ndarray:
-        """The mask of ``S``, computed without the memo (fresh array)."""
-        out = np.zeros(self.words, dtype=np.uint32)
-        if S.scan:
+        """The mask of ``S``, computed without the mask memo (fresh array)."""
+        if not S.scan:
+            out = np.zeros(self.words, dtype=np.uint32)
+            if S.accepting:
+                np.bitwise_or(out, self.eos_words, out=out)
+            return out
+        with self.lexer.lock:
             cid, ranks = self.root_config(S)
-            bits, bn, uq = self.root_walk(cid)
-            np.bitwise_or(out, bits, out=out)
-            if len(bn):
-                self._boundaries(ranks, bn, uq, out)
+            return self._compute(S, cid, ranks, self._rank_sigs(ranks))
+
+    def _compute(self, S: ESet, cid: int, ranks: list[ESet], sigs: tuple) -> np.ndarray:
+        self.stats["computed"] += 1
+        bits, bn, ucfg, inv, cov = self.root_walk(cid)
+        out = bits.copy()
+        if len(bn):
+            lex = self.lexer
+            if len(lex.ctx_sets) >= lex.MAX_CONTEXTS or len(lex.root_children) + len(lex.ctx_children) >= 4 * lex.MAX_CONTEXTS:
+                lex.reset_contexts()  # only between masks: the kernels' stacks hold context ids
+            kids = np.array([self._root_child(ranks, sigs, int(c)) for c in ucfg.tolist()], dtype=np.int32)
+            self._follow(bn, kids[inv], out, cov)
         if S.accepting:
             np.bitwise_or(out, self.eos_words, out=out)
         return out
 
-    def _context(self, kernel) -> tuple[ESet, int]:
-        """The Earley set built from completion items, and its fresh lexer configuration."""
-        C = ESet(-1)
-        build_set(self.cg, C, kernel, {})
-        tids = C.fresh
-        fid = self._fresh_ids.get(tids)
-        if fid is None:
-            fid = self.lexer.make([(t, self.cg.start_state[t], 0) for t in tids], {0: tids})
-            self.lexer.ensure(fid)
-            self._fresh_ids[tids] = fid
-        self.stats["contexts"] += 1
-        return C, fid
-
+    # -- contexts ---------------------------------------------------------------
     def _kernel_key(self, kernel) -> frozenset:
         """Structural key of completion items (complete ones normalised by Leo chains)."""
         cg = self.cg
@@ -312,119 +459,117 @@ class MaskEngine:
             out.add((d, sig(o)))
         return frozenset(out)
 
-    def _child_context(self, rk: list[ESet], pairs: tuple[tuple[int, int], ...]) -> tuple[ESet, int]:
-        """Context after the lexemes ``pairs`` (terminal, origin rank) end.
-
-        Cached on the origin set when all lexemes started at one origin, and
-        globally by the structural signature of the completion items.
-        """
-        o0 = rk[pairs[0][1]]
-        single = all(k == pairs[0][1] for _t, k in pairs)
-        if single:
-            okey = pairs[0][0] if len(pairs) == 1 else frozenset(t for t, _ in pairs)
-            oc = o0.cache
-            if oc is None:
-                oc = o0.cache = {}
-            got = oc.get(okey)
-            if got is not None:
-                return got
+    def _new_context(self, parts: list[tuple[ESet, frozenset]]) -> int:
         kernel: list = []
-        for t, k in pairs:
-            kernel.extend(rk[k].waiting_on(~t))
-        skey = self._kernel_key(kernel)
-        got = self._contexts.get(skey)
-        if got is None:
-            got = self._context(kernel)
-            with self._lock:
-                self._contexts[skey] = got
-                while len(self._contexts) > self._context_cache_size:
-                    self._contexts.popitem(last=False)
-        if single:
-            o0.cache[okey] = got  # type: ignore[index]
-        return got
-
-    def _boundaries(self, ranks: list[ESet], bn: np.ndarray, uq: tuple[np.ndarray, np.ndarray],
-                    out: np.ndarray) -> None:
+        for X, tids in parts:
+            for t in tids:
+                kernel.extend(X.waiting_on(~t))
         lex = self.lexer
-        ctx_ranks: list[list[ESet]] = [ranks]
-        ctx_fresh: list[int] = [-1]
-        ctx_index: dict[int, int] = {}
-        child_memo: dict[int, int] = {}
-        CFG_SPAN = 1 << 31
+        n0 = len(lex.ctx_sets)
+        gid = lex.context_id(parts, self._kernel_key(kernel))
+        if len(lex.ctx_sets) > n0:
+            self.stats["contexts"] += 1
+        return gid
 
-        def child(parent: int, cfg: int) -> int:
-            key = parent * CFG_SPAN + cfg
-            idx = child_memo.get(key)
-            if idx is None:
-                C, fid = self._child_context(ctx_ranks[parent], lex.acc_pairs[cfg])
-                idx = ctx_index.get(id(C))
-                if idx is None:
-                    idx = ctx_index[id(C)] = len(ctx_ranks)
-                    ctx_ranks.append([C])
-                    ctx_fresh.append(fid)
-                child_memo[key] = idx
-            return idx
+    def _root_child(self, ranks: list[ESet], sigs: tuple, cfg: int) -> int:
+        """Context after the lexemes accepting in ``cfg`` end at their (ranked) origins of the root set."""
+        lex = self.lexer
+        pairs = lex.acc_pairs(cfg)
+        key = (sigs, pairs)
+        gid = lex.root_children.get(key)
+        if gid is None:
+            by_rank: dict[int, set[int]] = {}
+            for t, k in pairs:
+                by_rank.setdefault(k, set()).add(t)
+            gid = self._new_context([(ranks[k], frozenset(ts)) for k, ts in sorted(by_rank.items())])
+            lex.root_children[key] = gid
+        return gid
 
-        # Level 1: the root walk's boundary nodes, all from the root context.
-        ucfg, inv = uq
-        kids = np.array([child(0, c) for c in ucfg.tolist()], dtype=np.int64)
-        cctx = kids[inv]
-        fcfg = np.asarray(ctx_fresh, dtype=np.int32)[cctx]
-        live = fcfg >= 0
-        r_node = np.ascontiguousarray(bn[live])
-        r_ctx = cctx[live]
-        self.stats["boundary_levels"] += 1
-        self.stats["boundary_nodes"] += len(bn)
-        if not len(r_node):
-            return
-        b_node, b_cfg, b_src = self._run(r_node, np.ascontiguousarray(fcfg[live]), out)
-        if not len(b_node):
-            return
-        # Deeper levels: walk the children of every (node, context) pair not walked
-        # yet. (Level-1 pairs need no dedup: a level only ever goes deeper in the trie.)
-        visited: set[int] = set()
-        parents = r_ctx[b_src]
-        while len(b_node):
-            n = len(b_node)
-            self.stats["boundary_levels"] += 1
-            self.stats["boundary_nodes"] += n
-            if n <= 512:
-                rn: list[int] = []
-                rc: list[int] = []
-                rx: list[int] = []
-                for nd, c, p in zip(b_node.tolist(), b_cfg.tolist(), parents.tolist()):
-                    idx = child_memo.get(p * CFG_SPAN + c)
-                    if idx is None:
-                        idx = child(p, c)
-                    f = ctx_fresh[idx]
-                    if f < 0:
-                        continue
-                    vk = (nd << 24) | idx
-                    if vk in visited:
-                        continue
-                    visited.add(vk)
-                    rn.append(nd)
-                    rc.append(f)
-                    rx.append(idx)
-                if not rn:
-                    break
-                r_ctx = np.asarray(rx, dtype=np.int64)
-                b_node, b_cfg, b_src = self._run(np.asarray(rn, dtype=np.int32), np.asarray(rc, dtype=np.int32), out)
-            else:
-                pair = (parents << 31) | b_cfg.astype(np.int64)
-                upair, pinv = np.unique(pair, return_inverse=True)
-                kids = np.array([child(p >> 31, p & (CFG_SPAN - 1)) for p in upair.tolist()], dtype=np.int64)
-                cctx = kids[pinv.reshape(-1)]
-                fcfg = np.asarray(ctx_fresh, dtype=np.int32)[cctx]
-                keys = (b_node.astype(np.int64) << 24) | cctx
-                _uk, first = np.unique(keys, return_index=True)
-                sel = first[fcfg[first] >= 0]
-                if not len(sel):
-                    break
-                r_ctx = cctx[sel]
-                b_node, b_cfg, b_src = self._run(np.ascontiguousarray(b_node[sel]),
-                                                 np.ascontiguousarray(fcfg[sel]), out)
-            parents = r_ctx[b_src]
+    def _context_child(self, parent: int, cfg: int) -> int:
+        """Context after the lexemes accepting in ``cfg`` (all started at context ``parent``) end."""
+        lex = self.lexer
+        pairs = lex.acc_pairs(cfg)
+        assert all(k == 0 for _t, k in pairs), "configurations walked from a context have rank 0 only"
+        key = (parent, pairs)
+        gid = lex.ctx_children.get(key)
+        if gid is None:
+            gid = self._new_context([(lex.ctx_sets[parent], frozenset(t for t, _k in pairs))])
+            lex.ctx_children[key] = gid
+        return gid
+
+    def _follow(self, nodes: np.ndarray, ctxs: np.ndarray, out: np.ndarray, cov: np.ndarray) -> None:
+        """Walk below every (boundary node, context) pair, to the bottom (caller holds the lock)."""
+        lex = self.lexer
+        n = len(nodes)
+        vcap = _pow2(8 * n + 1024)
+        vkeys = np.full(vcap, -1, dtype=np.int64)
+        vvals = np.zeros(vcap, dtype=np.int32)
+        vmeta = np.zeros(1, dtype=np.int64)
+        st_meta = np.zeros(3, dtype=np.int64)
+        if len(self._st_node) < n:
+            self._st_node = np.empty(_pow2(n), dtype=np.int32)
+            self._st_ctx = np.empty(_pow2(n), dtype=np.int32)
+        self._push(nodes, ctxs, lex.ctx_fresh, vkeys, vvals, vmeta, self._st_node, self._st_ctx, st_meta)
+        while True:
+            self.stats["kernel_calls"] += 1
+            rc = int(self._multi_walk(lex.arrays(), lex.scratch, *self._trie_args, lex.gcls, self.trie.max_depth,
+                                      out, cov, lex.ctx_fresh, lex.child_keys, lex.child_vals, vkeys, vvals, vmeta,
+                                      self._st_node, self._st_ctx, st_meta, self._p_node, self._p_ctx, self._p_cfg,
+                                      self._b_node, self._b_cfg))
+            if rc == K.ERR_STACK:
+                sp, npend, nb = (int(x) for x in st_meta)
+                if len(self._st_node) < sp + nb:
+                    self._st_node = _grown(self._st_node, sp + nb)
+                    self._st_ctx = _grown(self._st_ctx, sp + nb)
+                if len(self._p_node) < npend + nb:
+                    self._p_node = _grown(self._p_node, npend + nb)
+                    self._p_ctx = _grown(self._p_ctx, npend + nb)
+                    self._p_cfg = _grown(self._p_cfg, npend + nb)
+                continue
+            if rc == K.ERR_VISITED:
+                keys = np.empty(2 * len(vkeys), dtype=np.int64)
+                vals = np.empty(2 * len(vkeys), dtype=np.int32)
+                K.hmap_rehash(vkeys, vvals, keys, vals)
+                vkeys, vvals = keys, vals
+                continue
+            if rc < 0:
+                self._handle(rc)
+                continue
+            npend = int(st_meta[1])
+            if not npend:
+                return
+            # Run the parser for the transitions the table lacks, then follow them.
+            self.stats["pending"] += npend
+            pn = self._p_node[:npend].copy()
+            pc = self._p_ctx[:npend].astype(np.int64)
+            pf = self._p_cfg[:npend].astype(np.int64)
+            st_meta[1] = 0
+            pair = (pc << 32) | pf
+            upair, pinv = np.unique(pair, return_inverse=True)
+            kids = np.empty(len(upair), dtype=np.int32)
+            for j, p in enumerate(upair.tolist()):
+                parent, cfg = p >> 32, p & 0xFFFFFFFF
+                child = self._context_child(parent, cfg)
+                lex.set_child(parent, cfg, child)
+                kids[j] = child
+            need = int(st_meta[0]) + npend
+            if len(self._st_node) < need:
+                self._st_node = _grown(self._st_node, need)
+                self._st_ctx = _grown(self._st_ctx, need)
+            while 2 * (int(vmeta[0]) + npend + 1) > len(vkeys):
+                keys = np.empty(2 * len(vkeys), dtype=np.int64)
+                vals = np.empty(2 * len(vkeys), dtype=np.int32)
+                K.hmap_rehash(vkeys, vvals, keys, vals)
+                vkeys, vvals = keys, vals
+            self._push(pn, kids[pinv.reshape(-1)], lex.ctx_fresh, vkeys, vvals, vmeta, self._st_node, self._st_ctx,
+                       st_meta)
+
+
+def _grown(a: np.ndarray, need: int) -> np.ndarray:
+    b = np.empty(_pow2(max(need, 2 * len(a))), dtype=a.dtype)
+    b[: len(a)] = a
+    return b
+
 
 def _predicted(o: ESet) -> tuple[int, ...]:
     """Scan ids predicted at ``o`` (cached on the set)."""
@@ -435,5 +580,6 @@ def _predicted(o: ESet) -> tuple[int, ...]:
     if got is None:
         got = c["R"] = o.predicted_terminals()
     return got
+
 
 __all__ = ["LexerDFA", "MaskEngine"]
