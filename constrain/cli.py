@@ -52,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_maskbench_arguments(sub.add_parser(
         "maskbench", help="JSON Schema token masks on MaskBench files: constrain and peer engines side by side"))
+    from .evaluation.conformance import add_arguments as add_conformance_arguments
+
+    add_conformance_arguments(sub.add_parser(
+        "conformance", help="JSON Schema Test Suite: cases passed / failed / unsupported per keyword file"))
     return parser
 
 
@@ -142,6 +146,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .evaluation.maskbench import run_from_args
 
             return run_from_args(args)
+        if args.command == "conformance":
+            from .evaluation.conformance import run_from_args as run_conformance_from_args
+
+            return run_conformance_from_args(args)
         parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse rejects it first
     except (ConstrainError, ValueError) as exc:
         lines = str(exc).strip().splitlines()

@@ -140,6 +140,27 @@ def _item_schemas(schema: Any, root: Any, n: int) -> list[Any]:
     return out
 
 
+def _literal(value: Any, schema: Any) -> Any:
+    """The ``const`` / ``enum`` member equal to ``value`` when it holds objects (its key order wins)."""
+    if not isinstance(schema, dict) or not isinstance(value, (dict, list)):
+        return None
+    if "const" in schema and schema["const"] == value:
+        return schema["const"]
+    for member in schema.get("enum") or () if isinstance(schema.get("enum"), list) else ():
+        if member == value and type(member) is type(value):
+            return member
+    return None
+
+
+def _like(value: Any, template: Any) -> Any:
+    """``value`` with every object's keys in ``template``'s order (the two are equal as JSON)."""
+    if isinstance(value, dict) and isinstance(template, dict):
+        return {k: _like(value[k], template[k]) for k in template if k in value}
+    if isinstance(value, list) and isinstance(template, list):
+        return [_like(v, t) for v, t in zip(value, template)]
+    return value
+
+
 def schema_order(value: Any, schema: Any, *, root: Any = None, validator: Any = None, _depth: int = 0) -> Any:
     """``value`` with every object's keys in the order its schema declares them.
 
@@ -154,6 +175,9 @@ def schema_order(value: Any, schema: Any, *, root: Any = None, validator: Any = 
         validator = make_validator(root, formats=False)
     if _depth > _MAX_DEPTH:
         return value
+    template = _literal(value, _resolve(schema, root))
+    if template is not None:
+        return _like(value, template)
     if isinstance(value, dict):
         order: list[str] = []
         subs: dict[str, list] = {}

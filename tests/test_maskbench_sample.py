@@ -1,0 +1,115 @@
+"""A MaskBench sample on the Qwen3 and Llama-3 tokenizers, forced token by token.
+
+25 MaskBench files, chosen deterministically: the first ones in the fixed
+shuffled order of ``constrain maskbench`` (a uniform sample of all subsets)
+that have test instances and a schema of at most 2,500 characters (to keep the
+compile part of this test short). Each is compiled with JSONSchemaBench
+semantics (undeclared properties allowed, ``strict=False``); every valid
+instance, written as compact JSON with keys in schema order (or its own order),
+must be accepted token by token through the masks with EOS allowed at the end,
+and every invalid instance must be rejected unless it validates against the
+schema without the keywords the compiler declared approximate.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from constrain import Vocabulary
+from constrain.errors import UnsupportedError
+from constrain.evaluation.instances import make_validator, relax, serialisations, validates
+from constrain.evaluation.maskbench import list_files
+from constrain.tokens.bitmask import is_allowed
+
+from .conftest import SHARED_DATA, tokenizer_path
+
+MASKBENCH = SHARED_DATA / "jsonschemabench" / "maskbench"
+N_FILES = 25
+MAX_SCHEMA_CHARS = 2500
+
+#: files of the sample that are known to fail today: {relative path: reason} (strict xfail)
+KNOWN_FAILURES: dict[str, str] = {}
+
+
+def _sample() -> list[str]:
+    if not MASKBENCH.is_dir():
+        return []
+    out = []
+    for path in list_files(MASKBENCH):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        if doc.get("tests") and len(json.dumps(doc["schema"])) <= MAX_SCHEMA_CHARS:
+            out.append(path.relative_to(MASKBENCH).as_posix())
+            if len(out) == N_FILES:
+                break
+    return out
+
+
+def _params() -> list:
+    files = _sample()
+    if not files:
+        return [pytest.param(None, None, marks=pytest.mark.skip(reason=f"shared data not found: {MASKBENCH}"))]
+    params = []
+    for tok in ("qwen3", "llama3"):
+        for f in files:
+            marks = [pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[f])] if f in KNOWN_FAILURES else []
+            params.append(pytest.param(tok, f, marks=marks, id=f"{tok}-{f}"))
+    return params
+
+
+_VOCABS: dict[str, Vocabulary] = {}
+
+
+def _vocab(name: str) -> Vocabulary:
+    if name not in _VOCABS:
+        _VOCABS[name] = Vocabulary.from_file(tokenizer_path(name))
+    return _VOCABS[name]
+
+
+def _complete(constraint, vocab: Vocabulary, text: str) -> tuple[bool, int]:
+    """(accepted, tokens forced before the refusal); ``vocab.encode`` is the tokenizer's own tokenisation."""
+    m = constraint.matcher()
+    buf = np.zeros((vocab.size + 31) // 32, dtype=np.uint32)
+    ids = vocab.encode(text)
+    assert vocab.decode(ids) == text.encode("utf-8")
+    eos = min(vocab.eos_ids)
+    for k, t in enumerate(ids):
+        m.fill_mask(buf)
+        if not is_allowed(buf, t):
+            return False, k
+        assert m.accept_token(t), "the mask allowed a token the matcher refused"
+    m.fill_mask(buf)
+    assert is_allowed(buf, eos) == m.is_accepting(), "EOS in the mask must match is_accepting()"
+    return m.is_accepting(), len(ids)
+
+
+@pytest.mark.parametrize("tok_name, rel", _params())
+def test_maskbench_file(tok_name, rel):
+    from constrain.schema import compile_json_schema
+
+    tok = _vocab(tok_name)
+    doc = json.loads((MASKBENCH / rel).read_text(encoding="utf-8"))
+    schema = doc["schema"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            c = compile_json_schema(schema, tok, additional_properties=True, strict=False)
+        except UnsupportedError as exc:
+            pytest.fail(f"{rel}: not compiled even with strict=False: {exc}")
+    approx = [a.pointer for a in getattr(c, "approximations", ())]
+    relaxed_validator = make_validator(relax(schema, approx)) if approx else None
+    problems = []
+    for test in doc["tests"]:
+        forms = [text for label, text in serialisations(test["data"], schema) if label != "pretty"]
+        if test["valid"]:
+            results = [_complete(c, tok, text) for text in forms]
+            if not any(ok for ok, _ in results):
+                problems.append(f"valid instance refused at token {results[0][1]}: {forms[0][:200]}")
+        else:
+            ok, _ = _complete(c, tok, forms[0])
+            if ok and validates(relaxed_validator, test["data"]) is not True:
+                problems.append(f"invalid instance accepted: {forms[0][:200]}")
+    assert not problems, f"{rel} ({tok_name}): " + " | ".join(problems)
