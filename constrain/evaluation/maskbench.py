@@ -56,6 +56,8 @@ __all__ = ["main", "run_maskbench", "list_files", "format_table"]
 
 DEFAULT_COMPILE_LIMIT_S = 10.0
 DEFAULT_TEST_LIMIT_S = 120.0
+#: wall-clock backstop of the CPU-time limits (a worker starved to 1/WALL_FACTOR of a core still finishes)
+WALL_FACTOR = 8.0
 _MAX_EXAMPLES = 40
 
 _WARMUP_SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "integer"}}}
@@ -142,6 +144,8 @@ def _worker_main(conn: Any, engine: str, tokenizer: str, options: dict) -> None:
         return
     eos = tok.eos_id
     perf = time.perf_counter_ns
+    cpu = time.process_time_ns
+    overhead_us = _cpu_clock_overhead_us()
     clear = getattr(adapter, "clear_caches", None)
     while True:
         try:
@@ -153,6 +157,7 @@ def _worker_main(conn: Any, engine: str, tokenizer: str, options: dict) -> None:
         if clear is not None:
             clear()
         gc.collect()
+        c0 = cpu()
         t0 = perf()
         try:
             compiled = adapter.compile(schema=task["schema"], options=opts)
@@ -161,7 +166,8 @@ def _worker_main(conn: Any, engine: str, tokenizer: str, options: dict) -> None:
             compiled = None
             err = (type(exc).__name__, str(exc)[:500])
         compile_ms = (perf() - t0) / 1e6
-        conn.send(("compiled", {"ms": compile_ms, "error": err,
+        compile_cpu_ms = (cpu() - c0) / 1e6
+        conn.send(("compiled", {"ms": compile_ms, "cpu_ms": compile_cpu_ms, "error": err,
                                 "approximations": list(compiled.approximations) if compiled is not None else []}))
         if compiled is None:
             continue
@@ -176,9 +182,12 @@ def _worker_main(conn: Any, engine: str, tokenizer: str, options: dict) -> None:
                     k = 0
                     ok = True
                     for k, t in enumerate(ids):
+                        c = cpu()
                         s = perf()
                         m.fill(buf)
-                        times.append((perf() - s) / 1e3)
+                        e = perf()
+                        times.append((cpu() - c) / 1e3 - overhead_us)
+                        times.append((e - s) / 1e3)
                         if not is_allowed(buf, t):
                             ok = False
                             break
@@ -187,9 +196,12 @@ def _worker_main(conn: Any, engine: str, tokenizer: str, options: dict) -> None:
                             ok = False
                             break
                     if ok:
+                        c = cpu()
                         s = perf()
                         m.fill(buf)
-                        times.append((perf() - s) / 1e3)
+                        e = perf()
+                        times.append((cpu() - c) / 1e3 - overhead_us)
+                        times.append((e - s) / 1e3)
                         eos_ok = is_allowed(buf, eos)
                         accepting = m.is_accepting()
                         if eos_ok != accepting:
@@ -213,6 +225,31 @@ def _worker_main(conn: Any, engine: str, tokenizer: str, options: dict) -> None:
             gc.enable()
         del compiled
         conn.send(("done", {"error": None, "results": results, "times": times.tobytes(), "rss": _peak_rss_mib()}))
+
+
+def _cpu_clock_overhead_us() -> float:
+    """What a ``process_time_ns`` bracket (with the two ``perf_counter_ns`` inside) costs with nothing timed.
+
+    Subtracted from every per-mask CPU time so the figure is the mask call's own cost.
+    """
+    cpu, perf = time.process_time_ns, time.perf_counter_ns
+    samples = []
+    for _ in range(5000):
+        c = cpu()
+        perf()
+        perf()
+        samples.append(cpu() - c)
+    return float(np.median(samples)) / 1e3
+
+
+def _proc_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) used so far by process ``pid`` (Linux /proc), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 class _Worker:
@@ -281,6 +318,29 @@ class _Worker:
                 pass
             self.kill()
 
+    def _wait(self, limit: float) -> dict | None:
+        """Wait for the worker's next message; None when it came, else how much it used when killed.
+
+        The limit is on the worker's CPU time (user + system), so a compile
+        starved by other jobs on a shared machine is not cut short; a wall-clock
+        backstop of ``WALL_FACTOR * limit`` catches a worker that sleeps or
+        deadlocks. Without /proc the limit is on wall-clock time.
+        """
+        pid = self.proc.pid
+        cpu0 = _proc_cpu_s(pid)
+        t0 = time.monotonic()
+        if cpu0 is None:
+            return None if self.conn.poll(limit) else {"wall_s": limit}
+        while not self.conn.poll(0.1):
+            wall = time.monotonic() - t0
+            cpu = _proc_cpu_s(pid)
+            used = None if cpu is None else cpu - cpu0
+            if (used is not None and used > limit) or wall > WALL_FACTOR * limit:
+                if self.conn.poll(0):
+                    return None
+                return {"cpu_s": used, "wall_s": wall}
+        return None
+
     def run(self, task: dict, compile_limit: float, test_limit: float) -> dict:
         if self.proc is None:
             self.spawn()
@@ -289,21 +349,24 @@ class _Worker:
         self.wait_ready()
         try:
             self.conn.send(task)
-            if not self.conn.poll(compile_limit):
+            used = self._wait(compile_limit)
+            if used is not None:
                 self.kill(respawn=True)
-                return {"status": "timeout", "compile_ms": None}
+                return {"status": "timeout", "compile_ms": None, "killed_after": used}
             kind, info = self.conn.recv()
         except (EOFError, OSError):
             self.kill(respawn=True)
             return {"status": "crash", "compile_ms": None, "error": ("WorkerCrash", "worker died while compiling")}
-        out: dict[str, Any] = {"compile_ms": info["ms"], "approximations": info["approximations"]}
+        out: dict[str, Any] = {"compile_ms": info["ms"], "compile_cpu_ms": info["cpu_ms"],
+                               "approximations": info["approximations"]}
         if info["error"] is not None:
             out.update(status="error", error=tuple(info["error"]))
             return out
         try:
-            if not self.conn.poll(test_limit):
+            used = self._wait(test_limit)
+            if used is not None:
                 self.kill(respawn=True)
-                out.update(status="test_timeout")
+                out.update(status="test_timeout", killed_after=used)
                 return out
             kind, info = self.conn.recv()
         except (EOFError, OSError):
@@ -313,7 +376,7 @@ class _Worker:
         self.peak_rss = max(self.peak_rss, info["rss"])
         out["rss"] = info["rss"]
         out.update(status="compiled" if info["error"] is None else "match_error", results=info["results"],
-                   times=np.frombuffer(info["times"], dtype=np.float64))
+                   times=np.frombuffer(info["times"], dtype=np.float64).reshape(-1, 2))  # [cpu µs, wall µs]
         if info["error"] is not None:
             out["error"] = ("MatchError", info["error"])
         return out
@@ -350,6 +413,7 @@ class _Agg:
     wall_s: float = 0.0
     version: str = ""
     compile_ms: list = field(default_factory=list)
+    compile_cpu_ms: list = field(default_factory=list)
     mask_us: list = field(default_factory=list)
     examples: dict = field(default_factory=lambda: {"error": [], "timeout": [], "valid_refused": [],
                                                     "invalid_accepted": [], "invalid_accepted_approx": []})
@@ -382,7 +446,7 @@ def _decode_res(rec: dict) -> dict:
 
     res = dict(rec)
     if "times" in res:
-        res["times"] = np.frombuffer(base64.b64decode(res["times"]), dtype=np.float32).astype(np.float64)
+        res["times"] = np.frombuffer(base64.b64decode(res["times"]), dtype=np.float32).astype(np.float64).reshape(-1, 2)
     if res.get("error") is not None:
         res["error"] = tuple(res["error"])
     return res
@@ -463,6 +527,7 @@ def _account(agg: _Agg, name: str, res: dict, prepared: dict, validator_cache: d
         return
     agg.compiled += 1
     agg.compile_ms.append(res["compile_ms"])
+    agg.compile_cpu_ms.append(res.get("compile_cpu_ms", res["compile_ms"]))
     approx = res.get("approximations") or []
     if approx:
         agg.compiled_approx += 1
@@ -533,7 +598,7 @@ def _account(agg: _Agg, name: str, res: dict, prepared: dict, validator_cache: d
 
 
 def _summary(agg: _Agg, worker: _Worker | None) -> dict:
-    masks = np.concatenate(agg.mask_us) if agg.mask_us else np.zeros(0)
+    masks = np.concatenate(agg.mask_us) if agg.mask_us else np.zeros((0, 2))
     return {
         "version": agg.version or (worker.version if worker else ""),
         "files": agg.files,
@@ -557,8 +622,10 @@ def _summary(agg: _Agg, worker: _Worker | None) -> dict:
         "invalid_accepted_explained_by_approximations": agg.invalid_accepted_approx,
         "invalid_accepted_that_jsonschema_accepts": agg.invalid_accepted_disputed,
         "mask_engine_inconsistencies": agg.inconsistent,
-        "compile_ms": _stats(agg.compile_ms),
-        "mask_us": _stats(masks),
+        "compile_ms": _stats(agg.compile_cpu_ms),
+        "compile_wall_ms": _stats(agg.compile_ms),
+        "mask_us": _stats(masks[:, 0]),
+        "mask_wall_us": _stats(masks[:, 1]),
         "prep_s": worker.prep_s[0] if worker and worker.prep_s else float("nan"),
         "worker_restarts": worker.restarts if worker else 0,
         "peak_rss_mib": agg.peak_rss,
@@ -694,8 +761,11 @@ def run_maskbench(
             "loadavg_end": " ".join(f"{x:.2f}" for x in os.getloadavg()),
             "wall_s": time.time() - started,
             "results_from_checkpoint": resumed,
-            "notes": ("compile is cold and in a worker process per engine, killed after compile_limit_s; "
-                      "mask_us times only the mask call, at every forced step including the final EOS step, "
+            "notes": ("compile is cold and in a worker process per engine, killed after compile_limit_s of CPU "
+                      f"time (wall-clock backstop {WALL_FACTOR:g}x); compile_ms and mask_us are the worker's CPU "
+                      "time (process_time, so contention from other jobs on a shared machine does not count; "
+                      "the clock-read overhead is calibrated and subtracted), *_wall_* the wall-clock figures; "
+                      "mask times cover only the mask call, at every forced step including the final EOS step, "
                       "for valid and invalid instances; valid instances are forced with keys in schema order, "
                       "then in their own order if that differs; peak RSS is each engine worker's ru_maxrss "
                       "(tokenizer, engine and imports included)."),
@@ -759,10 +829,14 @@ def format_table(summary: dict) -> str:
     row("invalid accepted", lambda r: f"{r['invalid_accepted']:,}")
     row("... explained by approximations", lambda r: f"{r['invalid_accepted_explained_by_approximations']:,}")
     row("... jsonschema accepts them", lambda r: f"{r['invalid_accepted_that_jsonschema_accepts']:,}")
-    row("compile ms mean / p50 / p99 / max",
+    row("compile CPU ms mean / p50 / p99 / max",
         lambda r: " / ".join(_f(r["compile_ms"][k], 2) for k in ("mean", "p50", "p99", "max")))
-    row("mask µs mean / p50 / p99 / max",
+    row("compile wall ms mean / p50 / p99",
+        lambda r: " / ".join(_f(r["compile_wall_ms"][k], 2) for k in ("mean", "p50", "p99")))
+    row("mask CPU µs mean / p50 / p99 / max",
         lambda r: " / ".join(_f(r["mask_us"][k]) for k in ("mean", "p50", "p99", "max")))
+    row("mask wall µs mean / p50 / p99",
+        lambda r: " / ".join(_f(r["mask_wall_us"][k]) for k in ("mean", "p50", "p99")))
     row("mask steps", lambda r: f"{r['mask_us']['n']:,}")
     row("peak RSS MiB (worker)", lambda r: _f(r["peak_rss_mib"], 0))
     row("tokenizer prep s", lambda r: _f(r["prep_s"], 2))
