@@ -151,12 +151,15 @@ class TableLM(LanguageModel):
 class _Entry:
     """KV state after ``prompt + context`` (one row, per layer (keys, values)) and the next-token log-probs."""
 
-    __slots__ = ("kv", "logp", "length")
+    __slots__ = ("kv", "logp", "length", "nbytes")
 
     def __init__(self, kv: list[tuple[torch.Tensor, torch.Tensor]] | None, logp: torch.Tensor, length: int) -> None:
         self.kv = kv
         self.logp = logp
         self.length = length
+        self.nbytes = logp.numel() * logp.element_size() + (
+            0 if kv is None else sum(k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in kv)
+        )
 
 
 def _cache_tensors(cache: Any) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
@@ -178,8 +181,29 @@ def _cache_tensors(cache: Any) -> list[tuple[torch.Tensor, torch.Tensor]] | None
 
 
 def _make_cache(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> Any:
+    """A dynamic cache holding ``pairs`` *without copying them*.
+
+    ``DynamicCache(ddp_cache_data=...)`` fills each layer through ``update``, i.e. a
+    ``torch.cat`` onto an empty tensor: a full copy of the KV state before the forward pass makes
+    its own (unavoidable) copy to append the new tokens. With a 2,000-token prompt that first
+    copy was half the time of a one-token step on CPU. The forward pass never writes into the
+    tensors it is given (``update`` concatenates), so sharing them with the cache entry is safe.
+    """
     from transformers import DynamicCache
 
+    try:
+        from transformers.cache_utils import DynamicLayer
+
+        cache = DynamicCache()
+        if isinstance(getattr(cache, "layers", None), list) and not cache.layers:
+            for k, v in pairs:
+                layer = DynamicLayer()
+                layer.lazy_initialization(k, v)
+                layer.keys, layer.values = k, v
+                cache.layers.append(layer)
+            return cache
+    except (ImportError, TypeError, AttributeError):  # pragma: no cover - other transformers versions
+        pass
     try:
         return DynamicCache(ddp_cache_data=pairs)
     except TypeError:  # older transformers
@@ -193,16 +217,26 @@ class HFLM(LanguageModel):
     ``prompt_ids`` the token ids of the (already templated) prompt, at least one.
 
     Caching: the prompt's KV state is computed once and kept. Every context computed is cached
-    (its KV state and next-token log-probs, on the model's device) in an LRU of ``cache_size``
-    entries; a new context runs only the tokens after its longest cached prefix. Contexts asked
+    (its KV state and next-token log-probs, on the model's device) in an LRU of at most
+    ``cache_size`` entries and ``cache_bytes`` bytes (``None``: no byte bound); a new context runs only the tokens after its longest cached prefix. Contexts asked
     in one call that extend cached prefixes of the same length by the same number of tokens run
     as one batch (caches stacked along the batch dimension). Models whose cache is not a plain
     dynamic KV cache (sliding windows, recurrent layers) fall back to running ``prompt + context``
-    from scratch. Memory: each entry holds the KV of its whole context; the cache holds at least
-    the contexts of the current call.
+    from scratch. Memory: each entry holds the KV of its whole context (prompt included: about
+    46 KB per token for SmolLM2-135M in float32, so ~100 MB per entry with a 2,000-token prompt),
+    hence the byte bound; the cache always keeps the contexts of the current call, even above it.
+    ``cached_bytes`` reports the current total.
     """
 
-    def __init__(self, model: Any, prompt_ids: Sequence[int], *, cache_size: int = 128, max_batch: int = 64) -> None:
+    def __init__(
+        self,
+        model: Any,
+        prompt_ids: Sequence[int],
+        *,
+        cache_size: int = 128,
+        cache_bytes: int | None = 1 << 30,
+        max_batch: int = 64,
+    ) -> None:
         self.model = model
         self.hf = model.hf
         self.vocab = model.vocab
@@ -212,7 +246,11 @@ class HFLM(LanguageModel):
             raise ValueError("HFLM needs at least one prompt token (e.g. BOS) to condition on")
         if cache_size < 1 or max_batch < 1:
             raise ValueError("cache_size and max_batch must be >= 1")
+        if cache_bytes is not None and cache_bytes < 1:
+            raise ValueError("cache_bytes must be >= 1 (or None for no byte bound)")
         self.cache_size = int(cache_size)
+        self.cache_bytes = None if cache_bytes is None else int(cache_bytes)
+        self._nbytes = 0
         self.max_batch = int(max_batch)
         self._cache: OrderedDict[Context, _Entry] = OrderedDict()
         self._root: _Entry | None = None
@@ -252,6 +290,30 @@ class HFLM(LanguageModel):
     def clear_cache(self) -> None:
         """Drop every cached context except the prompt."""
         self._cache.clear()
+        self._nbytes = 0
+
+    @property
+    def cached_bytes(self) -> int:
+        """Bytes held by the cached contexts (KV states and log-probs; the prompt's not counted)."""
+        return self._nbytes
+
+    def _store(self, ctx: Context, entry: _Entry) -> None:
+        old = self._cache.pop(ctx, None)
+        if old is not None:
+            self._nbytes -= old.nbytes
+        self._cache[ctx] = entry
+        self._nbytes += entry.nbytes
+
+    def _evict(self, current: dict[Context, Any]) -> None:
+        """Drop least recently used entries above ``cache_size`` / ``cache_bytes``, never those of
+        the current call (they were all moved to the end of the LRU order)."""
+        protected = sum(1 for c in current if c in self._cache)
+        limit = self.cache_bytes
+        while len(self._cache) > protected and (
+            len(self._cache) > self.cache_size or (limit is not None and self._nbytes > limit)
+        ):
+            _, old = self._cache.popitem(last=False)
+            self._nbytes -= old.nbytes
 
     @property
     def num_cached(self) -> int:
@@ -321,10 +383,7 @@ class HFLM(LanguageModel):
                 for (k, _), items in groups.items():
                     for i in range(0, len(items), self.max_batch):
                         self._run_group(items[i : i + self.max_batch], k, got)
-            # Evict least recently used entries, never those of this call.
-            keep = max(self.cache_size, len(got))
-            while len(self._cache) > keep:
-                self._cache.popitem(last=False)
+            self._evict(got)
             del root
             return torch.stack([got[c] for c in ctxs])
 
@@ -343,8 +402,7 @@ class HFLM(LanguageModel):
         for i, (c, base) in enumerate(items):
             row_kv = None if kv is None else [(kk[i : i + 1], vv[i : i + 1]) for kk, vv in kv]
             entry = _Entry(row_kv, logp[i], base.length + len(c) - k)
-            self._cache[c] = entry
-            self._cache.move_to_end(c)
+            self._store(c, entry)
             got[c] = entry.logp
 
     def _run_uncached(self, missing: list[Context], got: dict[Context, torch.Tensor]) -> None:
@@ -357,7 +415,7 @@ class HFLM(LanguageModel):
                 ids = torch.tensor([self.prompt_ids + c for c in chunk], dtype=torch.long, device=self._device)
                 logp, _ = self._forward(ids, None)
                 for j, c in enumerate(chunk):
-                    self._cache[c] = _Entry(None, logp[j], len(self.prompt_ids) + len(c))
+                    self._store(c, _Entry(None, logp[j], len(self.prompt_ids) + len(c)))
                     got[c] = logp[j]
 
 

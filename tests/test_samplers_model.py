@@ -89,3 +89,48 @@ def test_awrs_checks_few_tokens_and_asap_state_persists(model) -> None:
     assert state.num_samples == 6 and state.num_nodes <= 50
     assert all(re.fullmatch(YES_NO, r.text) for r in first + again)
     assert state.efg_root <= 1.0
+
+
+def test_make_cache_shares_the_kv_tensors() -> None:
+    # Building the dynamic cache for a forward pass must not copy the stored KV state (the copy
+    # through DynamicCache.update cost half of a one-token step with a 2,000-token prompt), and
+    # the forward pass must leave the stored tensors untouched.
+    from constrain.lm import _make_cache
+
+    pairs = [(torch.randn(1, 3, 5, 8), torch.randn(1, 3, 5, 8)) for _ in range(2)]
+    before = [(k.clone(), v.clone()) for k, v in pairs]
+    cache = _make_cache(pairs)
+    assert cache.get_seq_length() == 5
+    layer = cache.layers[0]
+    assert layer.keys.data_ptr() == pairs[0][0].data_ptr() and layer.values.data_ptr() == pairs[0][1].data_ptr()
+    keys, values = layer.update(torch.randn(1, 3, 1, 8), torch.randn(1, 3, 1, 8))
+    assert keys.shape[-2] == 6 and cache.get_seq_length() == 6
+    assert all(torch.equal(k, k0) and torch.equal(v, v0) for (k, v), (k0, v0) in zip(pairs, before))
+
+
+def test_hflm_cache_is_bounded_in_bytes(model) -> None:
+    # Each cache entry holds the KV state of its whole context (prompt included), so an LRU
+    # bounded only by its number of entries held ~100 MB per entry with a 2,000-token prompt.
+    probe = HFLM.from_prompt(model, PROMPTS[DIGITS])
+    probe.next_logprobs([(16,)])
+    one = probe.cached_bytes
+    assert one > 0 and probe.num_cached == 1
+    bound = int(2.5 * one)
+    lm = HFLM.from_prompt(model, PROMPTS[DIGITS], cache_bytes=bound)
+    ctx: tuple[int, ...] = ()
+    for t in (16, 17, 18, 19, 20, 21):
+        ctx = ctx + (t,)
+        lm.next_logprobs([ctx])
+        assert lm.cached_bytes <= bound and lm.num_cached <= 2, (lm.cached_bytes, bound, lm.num_cached)
+    # the contexts of the current call are kept even above the bound
+    lm.next_logprobs([(30,), (31,), (32,), (33,)])
+    assert lm.num_cached == 4 and lm.cached_bytes > bound
+    # one more call evicts back under the bound; results stay exact
+    row = lm.next_logprobs([(30, 40)])[0]
+    assert lm.cached_bytes <= bound
+    with torch.inference_mode():
+        ids = torch.tensor([list(lm.prompt_ids) + [30, 40]], device=model.device)
+        ref = torch.log_softmax(model.hf(input_ids=ids).logits[0, -1].float(), -1)
+    assert float((ref - row).abs().max()) < _tolerance(model)
+    with pytest.raises(ValueError):
+        HFLM.from_prompt(model, PROMPTS[DIGITS], cache_bytes=0)
