@@ -810,6 +810,8 @@ def prepare_run_dir(out: Path, config: BenchConfig, resume: bool) -> list[dict[s
                                                           "outlines-core", "jsonschema")}
     except Exception:  # noqa: BLE001 - versions are informative only
         pass
+    # which formats are checked depends on the optional packages jsonschema finds
+    meta["formats_checked"] = sorted(_format_checker().checkers)
     conf.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return done
 

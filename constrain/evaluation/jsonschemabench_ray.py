@@ -20,11 +20,15 @@ from typing import Any, Callable, Sequence
 from ..errors import ConstrainError, ModelError
 from .jsonschemabench import BenchConfig, BenchRunner, SchemaItem
 
-__all__ = ["run_on_ray", "RayNotInstalledError"]
+__all__ = ["run_on_ray", "RayNotInstalledError", "RayStartError"]
 
 
 class RayNotInstalledError(ConstrainError, ImportError):
     """``--ray`` needs the ``ray`` package (``pip install 'constrain[bench]'``)."""
+
+
+class RayStartError(ConstrainError):
+    """Ray could not connect to the cluster or start a local instance."""
 
 
 class _Worker:
@@ -63,7 +67,10 @@ def run_on_ray(items: Sequence[SchemaItem], config: BenchConfig, address: str,
     started = False
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-        ray.init(address=None if address == "local" else address, **kwargs)
+        try:
+            ray.init(address=None if address == "local" else address, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - Ray raises plain Exception/ConnectionError here
+            raise RayStartError(f"could not start or reach Ray at {address!r}: {exc}") from exc
         started = True
     actors: list[Any] = []
     try:

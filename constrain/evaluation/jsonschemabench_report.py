@@ -245,8 +245,10 @@ def format_summary(records: Sequence[dict[str, Any]], label: str) -> str:
 def plot_runs(runs: Sequence[Run], out_dir: str | Path, *, prefix: str = "jsb_") -> list[Path]:
     """``<prefix>coverage.png`` (coverage bars with 95% intervals, declared coverage as outlines),
     ``<prefix>tpot.png`` (TPOT per schema, by engine) and ``<prefix>gct.png`` (compile time)."""
-    import matplotlib
-
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise BenchDataError(f"plots need matplotlib: pip install 'constrain[bench]' ({exc})") from exc
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
