@@ -773,6 +773,23 @@ def _read_results(path: Path) -> tuple[list[dict[str, Any]], int]:
     return records, bad
 
 
+def _git_revision() -> str | None:
+    """The checkout's commit (``+dirty`` with uncommitted changes), when run from a git checkout."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    try:
+        rev = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+        if not rev:
+            return None
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return rev + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def prepare_run_dir(out: Path, config: BenchConfig, resume: bool) -> list[dict[str, Any]]:
     """Create or reopen ``out``; the records already done (only with ``resume``)."""
     results = out / RESULTS_FILE
@@ -810,6 +827,7 @@ def prepare_run_dir(out: Path, config: BenchConfig, resume: bool) -> list[dict[s
                                                           "outlines-core", "jsonschema")}
     except Exception:  # noqa: BLE001 - versions are informative only
         pass
+    meta["git"] = _git_revision()
     # which formats are checked depends on the optional packages jsonschema finds
     meta["formats_checked"] = sorted(_format_checker().checkers)
     conf.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
