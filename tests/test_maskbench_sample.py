@@ -113,3 +113,48 @@ def test_maskbench_file(tok_name, rel):
             if ok and validates(relaxed_validator, test["data"]) is not True:
                 problems.append(f"invalid instance accepted: {forms[0][:200]}")
     assert not problems, f"{rel} ({tok_name}): " + " | ".join(problems)
+
+
+# --------------------------------------------------------------------------------------------
+# The runner's own pieces
+
+
+def test_schema_order_follows_properties_refs_and_const():
+    schema = {
+        "$defs": {"p": {"type": "object", "properties": {"y": {}, "x": {}}}},
+        "type": "object",
+        "properties": {"b": {"$ref": "#/$defs/p"}, "a": {"const": {"k": 1, "j": 2}}},
+    }
+    forms = serialisations({"a": {"j": 2, "k": 1}, "extra": 0, "b": {"x": 1, "y": 2}}, schema)
+    assert forms[0] == ("schema_order", '{"b":{"y":2,"x":1},"a":{"k":1,"j":2},"extra":0}')
+    assert forms[1] == ("instance_order", '{"a":{"j":2,"k":1},"extra":0,"b":{"x":1,"y":2}}')
+    assert serialisations([1, "é"], {}) == [("schema_order", '[1,"é"]')]
+
+
+def test_relax_removes_only_the_reported_keywords():
+    schema = {"properties": {"a": {"oneOf": [{"type": "integer"}, {"minimum": 0}], "maxLength": 3}}}
+    relaxed = relax(schema, ["/properties/a/oneOf", "/properties/a/maxLength", "/nowhere/x"])
+    assert relaxed == {"properties": {"a": {"anyOf": [{"type": "integer"}, {"minimum": 0}]}}}
+    assert schema["properties"]["a"]["maxLength"] == 3  # the input is not modified
+    v = make_validator(relaxed)
+    assert validates(v, {"a": 5}) is True and validates(make_validator(schema), {"a": 5}) is False
+
+
+def test_runner_end_to_end_with_a_compile_timeout(tmp_path):
+    """Two files through the worker processes: one passes, one exceeds a 1 s compile limit and is killed."""
+    from constrain.evaluation.maskbench import format_table, run_maskbench
+
+    tokenizer = tokenizer_path("gpt2")  # the smallest vocabulary: the quickest worker start-up
+    (tmp_path / "ok.json").write_text(json.dumps({
+        "schema": {"type": "object", "properties": {"n": {"type": "integer", "minimum": 1}}, "required": ["n"]},
+        "tests": [{"valid": True, "data": {"n": 5}}, {"valid": False, "data": {"n": 0}},
+                  {"valid": False, "data": {}}]}))
+    (tmp_path / "slow.json").write_text(json.dumps({  # tens of seconds for constrain today
+        "schema": {"type": "string", "minLength": 3, "maxLength": 20000}, "tests": []}))
+    out = run_maskbench(str(tokenizer), tmp_path, engines=["constrain"], compile_limit=1.0, progress=False)
+    r = out["engines"]["constrain"]
+    assert r["files"] == 2 and r["compile_timeouts"] + sum(r["compile_errors"].values()) == 1
+    assert (r["valid_accepted"], r["valid_tested"]) == (1, 1)
+    assert (r["invalid_rejected"], r["invalid_tested"]) == (2, 2)
+    assert r["mask_us"]["n"] >= 3 and r["peak_rss_mib"] > 0
+    assert "valid accepted / tested" in format_table(out)

@@ -281,10 +281,15 @@ class _Worker:
     def wait_ready(self) -> None:
         if self.ready:
             return
-        if not self.conn.poll(600):
+        try:
+            if not self.conn.poll(600):
+                self.kill()
+                raise RuntimeError(f"{self.engine} worker did not start within 600 s")
+            kind, info = self.conn.recv()
+        except (EOFError, OSError):
+            code = self.proc.exitcode if self.proc is not None else None
             self.kill()
-            raise RuntimeError(f"{self.engine} worker did not start within 600 s")
-        kind, info = self.conn.recv()
+            raise RuntimeError(f"{self.engine} worker exited during start-up (exit code {code})") from None
         if kind != "ready":
             self.kill()
             raise RuntimeError(f"{self.engine} worker failed to start: {info}")
@@ -298,7 +303,7 @@ class _Worker:
 
     def kill(self, respawn: bool = False) -> None:
         """Kill the process; with ``respawn`` start its replacement at once (it gets ready while others run)."""
-        if self.proc is not None:
+        if self.proc is not None and self.proc.pid is not None:
             self.proc.kill()
             self.proc.join(5)
         if self.conn is not None:
@@ -310,6 +315,8 @@ class _Worker:
             self.spawn()
 
     def stop(self) -> None:
+        if self.proc is not None and not self.ready:  # still starting up: nothing to finish
+            self.kill()
         if self.proc is not None:
             try:
                 self.conn.send(None)
