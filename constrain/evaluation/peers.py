@@ -676,13 +676,17 @@ class PeerConstraint(Constraint):
         self.vocab = adapter.tok.vocab
         self.engine = adapter.name
         self.approximations = list(compiled.approximations)
-        vocab = self.vocab
-        keep = np.zeros(vocab.size, dtype=bool)
-        keep[[i for i, b in enumerate(vocab.token_bytes) if b is not None]] = True
-        self._eos = np.zeros(vocab.size, dtype=bool)
-        self._eos[sorted(vocab.eos_ids)] = True
-        self._keep_text = _pack_words(keep)
-        self._eos_words = _pack_words(self._eos)
+        # vocabulary-level masks, built once per adapter (a scan of the vocabulary, milliseconds)
+        cached = getattr(adapter, "_peer_constraint_masks", None)
+        if cached is None:
+            vocab = self.vocab
+            keep = np.zeros(vocab.size, dtype=bool)
+            keep[[i for i, b in enumerate(vocab.token_bytes) if b is not None]] = True
+            eos = np.zeros(vocab.size, dtype=bool)
+            eos[sorted(vocab.eos_ids)] = True
+            cached = (_pack_words(keep), _pack_words(eos))
+            adapter._peer_constraint_masks = cached
+        self._keep_text, self._eos_words = cached
 
     @classmethod
     def build(cls, engine: str, tok: Any, *, schema: Any = None, regex: str | None = None, grammar: str | None = None,
