@@ -119,12 +119,6 @@ def _worker_main(conn: Any, engine: str, tokenizer: str, options: dict) -> None:
         warnings.simplefilter("ignore")
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 2)
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except Exception:  # noqa: BLE001 - torch is optional for some engines
-        pass
     from ..tokens.bitmask import is_allowed
     from .peers import CompileOptions, PeerTokenizer, make_adapter
 
@@ -138,6 +132,8 @@ def _worker_main(conn: Any, engine: str, tokenizer: str, options: dict) -> None:
         buf = np.zeros(tok.words, dtype=np.uint32)
         wm.fill(buf)
         del warm, wm
+        if "torch" in sys.modules:  # only xgrammar pulls torch in; importing it elsewhere would inflate RSS
+            sys.modules["torch"].set_num_threads(1)
         conn.send(("ready", {"prep_s": time.perf_counter() - t0, "version": adapter.version()}))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent
         conn.send(("fatal", f"{type(exc).__name__}: {exc}"))
