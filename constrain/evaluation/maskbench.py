@@ -821,7 +821,8 @@ def format_table(summary: dict) -> str:
     row("version", lambda r: r["version"] or "-")
     row("compiled / files", lambda r: _pct(r["compiled"], r["files"]))
     row("... with declared approximations", lambda r: f"{r['compiled_with_approximations']:,}")
-    row("compile timeouts / errors", lambda r: f"{r['compile_timeouts']} / {sum(r['compile_errors'].values())}")
+    row("timeouts compile / matching, errors",
+        lambda r: f"{r['compile_timeouts']} / {r['test_timeouts']}, {sum(r['compile_errors'].values())}")
     row("schemas passing / with tests", lambda r: _pct(r["schemas_passing"], r["files_with_tests"]))
     row("valid accepted / tested", lambda r: _pct(r["valid_accepted"], r["valid_tested"]))
     row("... only in instance key order", lambda r: f"{r['valid_accepted_only_in_instance_key_order']:,}")
