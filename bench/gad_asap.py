@@ -30,9 +30,10 @@ model continues with a newline and the next ``Question:``; SmolLM2 gives EOS rig
 complete program a log-probability of about -7.4 (the program itself: -3). Requiring EOS would
 put most of every output's likelihood in that one forced token, and ASAp, whose unexplored
 branches start at the over-approximation 1, would keep exploring until every branch has shown
-the same e^-7 factor. By default the end of the line ends the output, as a stop sequence would:
-every token whose bytes start with ``\n`` counts as an EOS (``StopAtNewline``: the LM is
-unchanged, only the vocabulary's EOS set grows). ``--eos-only`` keeps the model's EOS tokens only.
+the same e^-7 factor. By default the end of the line ends the output, as a stop sequence would
+(``StopAtNewline``: the probability of every token that starts with ``\n`` moves to EOS, so
+``P(end | w)`` is the probability of stopping by EOS or newline). ``--eos-only`` keeps the model's
+EOS tokens as the only end.
 
 The grammar's fixed header ``(define-fun f (...) T`` is moved into the prompt (its canonical
 tokenisation), and the grammar keeps ``" " Start ")"``: without this, masking allows every
@@ -99,28 +100,36 @@ def load_task(category: str, name: str, header_in_grammar: bool) -> tuple[str, s
 
 
 class StopAtNewline(LanguageModel):
-    """``inner`` with every token that starts with a newline counted as an end of sequence.
+    """``inner`` where a newline ends the output, as a stop sequence would.
 
-    Same next-token distributions; only the vocabulary's EOS set differs, so an output ends at the
-    end of its line (the probability of ending is that of all newline-initial tokens together).
+    Every token whose bytes start with ``\\n`` is a stop token: its probability moves to the
+    end-of-sequence id ``end_id`` (the smallest EOS id; the other EOS ids and the newline tokens
+    get probability 0), so ``P(end | w)`` is the probability of stopping by any of them and each
+    output's likelihood counts its end once. Same vocabulary, so constraints compiled for the
+    model's vocabulary work unchanged (none of these grammars allows a newline in the text).
     """
 
     def __init__(self, inner: LanguageModel) -> None:
         v = inner.vocab
-        newline = [i for i, b in enumerate(v.token_bytes) if b is not None and b.startswith(b"\n")]
+        newline = {i for i, b in enumerate(v.token_bytes) if b is not None and b.startswith(b"\n")}
+        stop = sorted(set(v.eos_ids) | newline)
         self.inner = inner
-        self.newline_ids = newline
-        self.vocab = constrain.Vocabulary(
-            v.token_bytes, eos_ids=set(v.eos_ids) | set(newline), special_ids=v.special_ids,
-            name=f"{v.name}+stop-at-newline", tokenizer=v.tokenizer,
-        )
+        self.vocab = v
+        self.end_id = min(v.eos_ids)
+        self.n_stop_tokens = len(stop)
+        self._stop = torch.tensor(stop, dtype=torch.long, device=inner.device)
+        self._silenced = torch.tensor([i for i in stop if i != self.end_id], dtype=torch.long, device=inner.device)
 
     @property
     def device(self) -> torch.device:
         return self.inner.device
 
     def next_logprobs(self, contexts):
-        return self.inner.next_logprobs(contexts)
+        lp = self.inner.next_logprobs(contexts).clone()
+        end = torch.logsumexp(lp[:, self._stop], dim=1)
+        lp[:, self._silenced] = float("-inf")
+        lp[:, self.end_id] = end
+        return lp
 
     def cache_key(self) -> str | None:
         key = self.inner.cache_key()
