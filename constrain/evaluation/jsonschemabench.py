@@ -285,8 +285,17 @@ class BenchConfig:
 
     @property
     def label(self) -> str:
-        """How tables name this run: the engine, plus the method when it is not plain LCD."""
-        return self.engine if self.method == "lcd" else f"{self.engine}/{self.method}"
+        """How tables name this run: the engine, ``/method`` unless plain LCD, ``+option`` for
+        each non-default compile option (so runs that differ only in options stay apart)."""
+        label = self.engine if self.method == "lcd" else f"{self.engine}/{self.method}"
+        if self.engine != "none":
+            if self.whitespace != "compact":
+                label += f"+{self.whitespace}"
+            if not self.strict:
+                label += "+lenient"
+            if not self.additional_properties:
+                label += "+closed"
+        return label
 
     # fields that may differ between a run and its resumption
     _VOLATILE = ("device", "threads")

@@ -66,7 +66,10 @@ def load_runs(dirs: Sequence[str | Path]) -> list[Run]:
         run.records = list(merged.values())
         run.dirs.append(str(d))
     order = {e: i for i, e in enumerate(ENGINES)}
-    return sorted(by_label.values(), key=lambda r: (order.get(r.label.split("/")[0], len(order)), r.label))
+    def engine_of(label: str) -> str:
+        return label.split("/")[0].split("+")[0]
+
+    return sorted(by_label.values(), key=lambda r: (order.get(engine_of(r.label), len(order)), r.label))
 
 
 # ---------------------------------------------------------------------------------------------
