@@ -118,6 +118,7 @@ def find_witness(pattern: Any, max_chars: int, budget: int = 20_000) -> str | No
 
 def make_critic(pattern: Any) -> Callable[[str], float]:
     def critic(text: str) -> float:
+        text = text[1:]  # the space after "String:"
         if text.endswith("\n"):
             return 0.0 if full_match(pattern, text[:-1]) else -math.inf
         return 0.0 if can_extend(pattern, text) else -math.inf
@@ -126,7 +127,7 @@ def make_critic(pattern: Any) -> Callable[[str], float]:
 
 
 def answer_ok(pattern: Any, text: str) -> bool:
-    return text.endswith("\n") and full_match(pattern, text[:-1])
+    return text.startswith(" ") and text.endswith("\n") and full_match(pattern, text[1:-1])
 
 
 def select_patterns(args) -> list[dict]:
@@ -147,13 +148,22 @@ def select_patterns(args) -> list[dict]:
     return out
 
 
+FEW_SHOT = (
+    "Write a string that fully matches each regular expression.\n\n"
+    "Regex: ^\\d{3}-\\d{4}$\nString: 555-0142\n\n"
+    "Regex: ^(?:ab)+c$\nString: ababc\n\n"
+    "Regex: ^[A-Z][a-z]+ [A-Z][a-z]+$\nString: Ada Lovelace\n\n"
+)
+
+
 def prompt_for(pattern: str) -> str:
-    return f"Write one string that fully matches the regular expression {pattern}\nAnswer with the string only, on one line."
+    """A raw few-shot completion prompt: the answer follows ``String:`` after one space."""
+    return f"{FEW_SHOT}Regex: {pattern}\nString:"
 
 
 def run_pattern(model, item: dict, relaxed: Any, args, rng_seed: int) -> dict:
     pat = item["compiled"]
-    lm = HFLM.from_prompt(model, prompt_for(item["pattern"]))
+    lm = HFLM.from_prompt(model, prompt_for(item["pattern"]), chat=False)
     lm.next_logprobs([()])  # the prompt's forward pass is shared by both methods; not counted
     row: dict[str, Any] = {"index": item["index"], "pattern": item["pattern"], "witness": item["witness"]}
 
@@ -201,9 +211,19 @@ def run_pattern(model, item: dict, relaxed: Any, args, rng_seed: int) -> dict:
         exact = None
     if exact is not None:
         lm.clear_cache()
-        r = lcd_sample(lm, exact, 1, max_tokens=args.max_tokens, seed=rng_seed)[0]
+        r = lcd_sample(lm, exact, 1, max_tokens=args.max_tokens, seed=rng_seed)[0]  # no leading space here
         row["lcd_dfa"] = {"ok": r.finished and full_match(pat, r.text), "answer": r.text}
     return row
+
+
+def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion ``p`` observed over ``n`` trials."""
+    if n == 0:
+        return 0.0, 1.0
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return max(0.0, c - h), min(1.0, c + h)
 
 
 def plot(rows: list[dict], summary: dict, path: str) -> None:
@@ -217,7 +237,8 @@ def plot(rows: list[dict], summary: dict, path: str) -> None:
     names = ["LCD@1", "LCD+filter\n(equal fwd tokens)", "SMC + critic"]
     vals = [summary["lcd_at_1"], summary["lcd_filter"], summary["smc"]]
     n = summary["patterns"]
-    errs = [1.96 * math.sqrt(max(v * (1 - v), 1e-9) / n) for v in vals]
+    lo_hi = [wilson(v, n) for v in vals]
+    errs = [[v - lo for v, (lo, _) in zip(vals, lo_hi)], [hi - v for v, (_, hi) in zip(vals, lo_hi)]]
     ax.bar(names, vals, yerr=errs, color=["tab:red", "salmon", "tab:blue"], capsize=4)
     for i, v in enumerate(vals):
         ax.text(i, v + 0.02, f"{v:.0%}", ha="center", fontsize=8)
@@ -259,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     model = constrain.load_model("default")
-    relaxed = constrain.compile_regex(f"[ -~]{{1,{args.max_chars}}}\n", model.vocab)
+    relaxed = constrain.compile_regex(f" [ -~]{{1,{args.max_chars}}}\n", model.vocab)
     t0 = time.perf_counter()
     items = select_patterns(args)
     select_s = time.perf_counter() - t0
@@ -283,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         "smc": sum(r["smc"]["ok"] for r in rows) / n,
         "lcd_at_1": sum(r["lcd"]["ok_first"] for r in rows) / n,
         "lcd_filter": sum(r["lcd"]["ok_any"] for r in rows) / n,
+        "wilson95": {},
         "lcd_sample_valid_rate": float(np.mean([r["lcd"]["valid_rate"] for r in rows])),
         "smc_forward_tokens": summary_stats([r["smc"]["forward_tokens"] for r in rows]),
         "lcd_forward_tokens": summary_stats([r["lcd"]["forward_tokens"] for r in rows]),
@@ -293,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         "dfa_smc_ok": sum(r["smc"]["ok"] for r in dfa_rows),
         "dfa_lcd_filter_ok": sum(r["lcd"]["ok_any"] for r in dfa_rows),
     }
+    summary["wilson95"] = {k: wilson(summary[k], n) for k in ("smc", "lcd_at_1", "lcd_filter")}
     meta = {
         "command": " ".join([Path(sys.argv[0]).as_posix()] + (argv if argv is not None else sys.argv[1:])),
         "model": "SmolLM2-135M-Instruct (float32, CPU)",
