@@ -850,6 +850,60 @@ def format_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def plot(summary: dict, path: Path) -> None:
+    """Three panels per engine: coverage and correctness rates, compile CPU ms, mask CPU µs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    engines = list(summary["engines"])
+    s = summary["engines"]
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
+    rates = [
+        ("compiled", lambda r: r["compiled"] / max(1, r["files"])),
+        ("schemas passing", lambda r: r["schemas_passing"] / max(1, r["files_with_tests"])),
+        ("valid accepted", lambda r: r["valid_accepted"] / max(1, r["valid_tested"])),
+        ("invalid rejected", lambda r: r["invalid_rejected"] / max(1, r["invalid_tested"])),
+    ]
+    colors = plt.get_cmap("tab10").colors
+    width = 0.8 / len(rates)
+    for j, (label, fn) in enumerate(rates):
+        xs = [i + (j - (len(rates) - 1) / 2) * width for i in range(len(engines))]
+        vals = [100 * fn(s[e]) for e in engines]
+        bars = axes[0].bar(xs, vals, width, label=label, color=colors[j])
+        for b, v in zip(bars, vals):
+            axes[0].annotate(f"{v:.0f}", (b.get_x() + b.get_width() / 2, v), ha="center", va="bottom", fontsize=6)
+    axes[0].set_ylim(0, 112)
+    axes[0].set_ylabel("%")
+    axes[0].set_title("coverage and correctness")
+    axes[0].legend(fontsize=7, loc="lower left")
+    for ax, key, title in ((axes[1], "compile_ms", "compile, CPU ms"), (axes[2], "mask_us", "per-token mask, CPU µs")):
+        stats = ("mean", "p50", "p99")
+        for j, st in enumerate(stats):
+            xs = [i + (j - 1) * 0.26 for i in range(len(engines))]
+            vals = [max(s[e][key][st], 1e-3) if s[e][key][st] == s[e][key][st] else 0 for e in engines]
+            bars = ax.bar(xs, vals, 0.26, label=st, color=colors[j + 4])
+            for b, v in zip(bars, vals):
+                ax.annotate(f"{v:.3g}", (b.get_x() + b.get_width() / 2, v), ha="center", va="bottom", fontsize=6)
+        ax.set_yscale("log")
+        tops = [s[e][key]["p99"] for e in engines if s[e][key]["p99"] == s[e][key]["p99"]]
+        if tops:
+            ax.set_ylim(top=max(tops) * 5)  # room for the labels
+        ax.set_title(title)
+        ax.legend(fontsize=7)
+        ax.grid(axis="y", which="both", alpha=0.3)
+    for ax in axes:
+        ax.set_xticks(range(len(engines)))
+        ax.set_xticklabels(engines)
+    m = summary["meta"]
+    fig.suptitle(f"MaskBench, {m['files']} files, tokenizer {m['tokenizer']}, whitespace {m['whitespace']}", fontsize=11)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tokenizer", required=True, metavar="PATH|NAME",
                    help="tokenizer.json, a folder holding one, a name under ../shared/data/tokenizers, or a hub name")
@@ -869,6 +923,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", type=Path, default=None, metavar="FILE.jsonl",
                    help="append each result here and skip those already in it (stop and resume long runs)")
     p.add_argument("--verbose", action="store_true", help="let the engines' warnings through to stderr")
+    p.add_argument("--plot", type=Path, default=None, metavar="FILE.png", help="bar charts of the summary (matplotlib)")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -892,6 +947,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(summary, indent=1, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    if args.plot:
+        plot(summary, args.plot)
     return 0
 
 
