@@ -19,8 +19,7 @@ grow them on request:
   follows boundaries through a global table ``(parser context, lexer
   configuration) -> child context`` and reports the pairs missing from it
   (the caller runs the Earley parser for those and calls again);
-* small open-addressing hash maps/sets of int64 keys and
-  :func:`coverage_flags`.
+* small open-addressing hash maps/sets of int64 keys.
 
 Every kernel returns a negative code when an array is too small; the caller
 grows it and calls again (work done so far is kept or harmlessly redone).
@@ -67,6 +66,8 @@ ERR_VISITED = -8  # visited set too full
 #  13 boundary uint8  1 when a regular (non-ignored) terminal accepts
 #  14 hslots  int32   hash slots -> configuration id (-1 empty)
 #  15 meta    int64   [count, pool used, requested size, max configs]
+#  16 loop    uint64  [capacity, 4] bytes on which a configuration stays itself (see loop_bytes)
+#  17 lflag   uint8   1 once loop[c] is computed
 
 
 @njit(cache=True, nogil=True)
@@ -167,10 +168,10 @@ def lex_make(lx, keys):
 
 
 @njit(cache=True, nogil=True)
-def lex_transition(lx, scratch, c, g):
-    """Successor of configuration ``c`` on global byte class ``g`` (stored in the table).
+def _successor(lx, scratch, c, g):
+    """Keys of the successor of configuration ``c`` on global byte class ``g``, into ``scratch``.
 
-    Every triple advances through its terminal's DFA (dead ones drop); an
+    Returns their count (0: dead) or an error code. Every triple advances through its terminal's DFA (dead ones drop); an
     ``%ignore`` triple that reaches an accepting state restarts the terminals
     of its rank's restart set at the same rank (ignored bytes leave the
     parser where it was), except itself when it is closed under
@@ -188,9 +189,8 @@ def lex_transition(lx, scratch, c, g):
     rs_ids = lx[8]
     pool = lx[9]
     cfg_ptr = lx[10]
-    table = lx[12]
     meta = lx[15]
-    G = table.shape[1]
+    G = lx[12].shape[1]
     lo = cfg_ptr[c]
     hi = cfg_ptr[c + 1]
     rp = hi
@@ -231,8 +231,7 @@ def lex_transition(lx, scratch, c, g):
                     scratch[n] = (k << 42) | (t2 << 21) | int(tstart[t2])
                     n += 1
     if n == 0:
-        table[c, g] = -1
-        return -1
+        return 0
     m = _sort_unique(scratch, n)
     total = m
     for j in range(rp, hi):
@@ -250,10 +249,67 @@ def lex_transition(lx, scratch, c, g):
                 return ERR_SCRATCH
             scratch[total] = pk
             total += 1
-    r = _intern(lx, scratch, total)
+    return total
+
+
+@njit(cache=True, nogil=True)
+def lex_transition(lx, scratch, c, g):
+    """Successor of configuration ``c`` on global byte class ``g`` (interned, stored in the table)."""
+    n = _successor(lx, scratch, c, g)
+    if n < 0:
+        return n
+    table = lx[12]
+    if n == 0:
+        table[c, g] = -1
+        return -1
+    r = _intern(lx, scratch, n)
     if r >= 0:
         table[c, g] = r
     return r
+
+
+@njit(cache=True, nogil=True)
+def loop_bytes(lx, scratch, gcls, c):
+    """Compute (once) the bytes on which configuration ``c`` stays itself, into ``lx[16][c]``.
+
+    Returns 0, or an error code. Successors are compared with ``c`` without
+    interning them, so the test creates no configurations.
+    """
+    table = lx[12]
+    loop = lx[16]
+    flag = lx[17]
+    if flag[c] != 0:
+        return 0
+    pool = lx[9]
+    cfg_ptr = lx[10]
+    lo = cfg_ptr[c]
+    size = cfg_ptr[c + 1] - lo
+    G = table.shape[1]
+    for w in range(4):
+        loop[c, w] = 0
+    for g in range(G):
+        t = table[c, g]
+        same = False
+        if t >= -1:
+            same = t == c
+        else:
+            n = _successor(lx, scratch, c, g)
+            if n < 0:
+                return n
+            if n == size:
+                same = True
+                for i in range(n):
+                    if scratch[i] != pool[lo + i]:
+                        same = False
+                        break
+            if same:
+                table[c, g] = c
+        if same:
+            for b in range(256):
+                if gcls[b] == g:
+                    loop[c, b >> 6] |= np.uint64(1) << np.uint64(b & 63)
+    flag[c] = 1
+    return 0
 
 
 @njit(cache=True, nogil=True)
@@ -270,19 +326,38 @@ def lex_rehash(cfg_ptr, chash, ncfg, hslots):
 
 # --------------------------------------------------------------------------- walks
 
+#: Subtrees with at most this many tokens are checked against ``out`` before walking them.
+SMALL_SUBTREE = 6
+
+
 @njit(cache=True, nogil=True)
-def _walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, gcls, stack, ok, bid,
-          r, cfg, out, covered, b_node, b_cfg, nb0):
+def _all_set(out, tok_ids, lo, hi):
+    for k in range(lo, hi):
+        t = tok_ids[k]
+        if (out[t >> 5] >> np.uint32(t & 31)) & np.uint32(1) == 0:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, below, gcls, stack, ok, bid,
+          r, cfg, out, b_node, b_cfg, nb0, counters):
     """Walk below trie node ``r`` (-1: the whole trie) from lexer configuration ``cfg``.
 
     Sets the bits of the tokens that keep the lexer live and appends the
     boundary nodes (node, configuration) at ``b_node[nb0:]``; returns the new
     count, or an error code. A boundary is dropped in post-order when every
-    token below it turned out to be allowed (by this walk or, per
-    ``covered``, before it): the parser could only add allowed tokens there.
+    token below it turned out to be allowed (by this walk, or already in
+    ``out`` for small subtrees the walk did not enter): the parser could only
+    add allowed tokens there. Small subtrees whose tokens are all allowed
+    already are not walked at all, and neither are subtrees whose bytes
+    (``below[i]``, a 256-bit set per node) all keep the configuration
+    unchanged: every token there is allowed.
     """
     table = lx[12]
     boundary = lx[13]
+    loop = lx[16]
+    lflag = lx[17]
     n = node_byte.shape[0]
     if r < 0:
         lo = 0
@@ -296,6 +371,7 @@ def _walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, gcls
     nb = nb0
     stack[0] = cfg
     top = 0
+    visited = 0
     i = lo
     while i <= hi:
         d = 0
@@ -310,10 +386,14 @@ def _walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, gcls
                 ok[top - 1] = 0
         if i == hi:
             break
-        cov = covered[i]
-        if cov & 1:
-            i = node_end[i]
+        e_i = node_end[i]
+        t_lo = tok_start[i]
+        t_hi = tok_start[e_i]
+        small = t_hi - t_lo <= SMALL_SUBTREE
+        if r >= 0 and small and _all_set(out, tok_ids, t_lo, t_hi):
+            i = e_i  # nothing to add below: skip (the parent stays "all set")
             continue
+        visited += 1
         c = stack[d]
         g = gcls[node_byte[i]]
         s = table[c, g]
@@ -321,18 +401,30 @@ def _walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, gcls
             s = lex_transition(lx, scratch, c, g)
             if s < -1:
                 return s
-            table = lx[12]
         if s < 0:
-            if d > 0:
+            if d > 0 and not (small and _all_set(out, tok_ids, t_lo, t_hi)):
                 ok[d - 1] = 0
-            i = node_end[i]
+            i = e_i
             continue
         stack[d + 1] = s
-        for k in range(tok_start[i], tok_start[i + 1]):
+        if e_i > i + 1 and t_hi - t_lo >= 2:
+            if lflag[s] == 0:
+                rc = loop_bytes(lx, scratch, gcls, s)
+                if rc < 0:
+                    return rc
+                table = lx[12]
+            if ((below[i, 0] & ~loop[s, 0]) | (below[i, 1] & ~loop[s, 1]) | (below[i, 2] & ~loop[s, 2])
+                    | (below[i, 3] & ~loop[s, 3])) == 0:
+                for k in range(t_lo, t_hi):  # the whole subtree is allowed
+                    t = tok_ids[k]
+                    out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+                i = e_i  # the parent's "all set" flag stays
+                continue
+        for k in range(t_lo, tok_start[i + 1]):
             t = tok_ids[k]
             out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
         e = -1
-        if boundary[s] != 0 and (cov & 2) == 0 and node_end[i] > i + 1:
+        if boundary[s] != 0 and e_i > i + 1:
             if nb >= cap:
                 return ERR_BOUNDARY
             b_node[nb] = i
@@ -343,6 +435,7 @@ def _walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, gcls
         bid[d] = e
         top = d + 1
         i += 1
+    counters[1] += visited
     w = nb0
     for k in range(nb0, nb):
         if b_node[k] >= 0:
@@ -353,14 +446,14 @@ def _walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, gcls
 
 
 @njit(cache=True, nogil=True)
-def root_walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, gcls, max_depth,
-              cfg, out, covered, b_node, b_cfg):
+def root_walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, below, gcls, max_depth,
+              cfg, out, b_node, b_cfg, counters):
     """The walk of the whole trie from ``cfg``: bits into ``out``, boundaries into ``b_*``."""
     stack = np.empty(max_depth + 2, dtype=np.int32)
     ok = np.empty(max_depth + 2, dtype=np.uint8)
     bid = np.empty(max_depth + 2, dtype=np.int32)
-    return _walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, gcls, stack, ok, bid,
-                 -1, cfg, out, covered, b_node, b_cfg, 0)
+    return _walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, below, gcls, stack, ok, bid,
+                 -1, cfg, out, b_node, b_cfg, 0, counters)
 
 
 @njit(cache=True, nogil=True)
@@ -413,6 +506,21 @@ def hmap_rehash(keys, vals, new_keys, new_vals):
 
 
 @njit(cache=True, nogil=True)
+def filter_pending(out, node_end, tok_start, tok_ids, p_node, p_ctx, p_cfg, n):
+    """Drop the pending boundaries below which every token is allowed by now (compacts in place)."""
+    w = 0
+    for j in range(n):
+        i = p_node[j]
+        if _all_set(out, tok_ids, tok_start[i + 1], tok_start[node_end[i]]):
+            continue
+        p_node[w] = i
+        p_ctx[w] = p_ctx[j]
+        p_cfg[w] = p_cfg[j]
+        w += 1
+    return w
+
+
+@njit(cache=True, nogil=True)
 def push_items(nodes, ctxs, ctx_fresh, vkeys, vvals, vmeta, st_node, st_ctx, st_meta):
     """Push (node, context) items not visited yet onto the multi_walk stack.
 
@@ -431,9 +539,9 @@ def push_items(nodes, ctxs, ctx_fresh, vkeys, vvals, vmeta, st_node, st_ctx, st_
 
 
 @njit(cache=True, nogil=True)
-def multi_walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, gcls, max_depth,
-               out, covered, ctx_fresh, ckeys, cvals, vkeys, vvals, vmeta,
-               st_node, st_ctx, st_meta, p_node, p_ctx, p_cfg, b_node, b_cfg):
+def multi_walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, below, gcls, max_depth,
+               out, ctx_fresh, ckeys, cvals, vkeys, vvals, vmeta,
+               st_node, st_ctx, st_meta, p_node, p_ctx, p_cfg, b_node, b_cfg, counters):
     """Process the stack of (trie node, parser context) items until it is empty.
 
     Each item walks the node's subtree from the context's fresh lexer
@@ -452,8 +560,8 @@ def multi_walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids,
     while sp > 0:
         node = st_node[sp - 1]
         ctx = st_ctx[sp - 1]
-        nb = _walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, gcls, stack, ok, bid,
-                   node, ctx_fresh[ctx], out, covered, b_node, b_cfg, 0)
+        nb = _walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, below, gcls, stack, ok, bid,
+                   node, ctx_fresh[ctx], out, b_node, b_cfg, 0, counters)
         if nb < 0:
             st_meta[0] = sp
             st_meta[1] = npend
@@ -469,6 +577,7 @@ def multi_walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids,
             st_meta[2] = nb
             return ERR_VISITED
         sp -= 1
+        counters[0] += 1
         for j in range(nb):
             i = b_node[j]
             cfg = b_cfg[j]
@@ -489,32 +598,17 @@ def multi_walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids,
 
 
 @njit(cache=True, nogil=True)
-def coverage_flags(out, node_end, tok_start, tok_ids, flags):
-    """Per trie node: bit 0 = every token of its subtree is set in ``out``,
-    bit 1 = every token strictly below it is set. Returns the number of
-    nodes with bit 0 set.
-
-    A walk below such a node could only add tokens that are already allowed,
-    so walks skip covered subtrees and never report covered boundaries.
-    """
-    T = tok_ids.shape[0]
-    unset = np.empty(T + 1, dtype=np.int32)
-    c = 0
-    for p in range(T):
-        unset[p] = c
-        t = tok_ids[p]
-        if (out[t >> 5] >> np.uint32(t & 31)) & np.uint32(1) == 0:
-            c += 1
-    unset[T] = c
-    n = node_end.shape[0]
-    full = 0
-    for i in range(n):
-        e = unset[tok_start[node_end[i]]]
-        f = 0
-        if e == unset[tok_start[i]]:
-            f = 1
-            full += 1
-        if e == unset[tok_start[i + 1]]:
-            f |= 2
-        flags[i] = f
-    return full
+def subtree_bytes(node_byte, node_end, below):
+    """``below[i]``: the 256-bit set of bytes on the nodes strictly below trie node ``i``."""
+    n = node_byte.shape[0]
+    for i in range(n - 1, -1, -1):
+        for w in range(4):
+            below[i, w] = 0
+        j = i + 1
+        e = node_end[i]
+        while j < e:
+            b = node_byte[j]
+            below[i, b >> 6] |= np.uint64(1) << np.uint64(b & 63)
+            for w in range(4):
+                below[i, w] |= below[j, w]
+            j = node_end[j]

@@ -26,9 +26,9 @@ lexer is split from the parser:
   those runs in Python, once per grammar).
 
 Pruning is exact because masks are unions: a walk below a node can only add
-tokens of that node's subtree, so subtrees whose tokens are all allowed
-already are skipped (coverage flags of the root walk) and boundaries whose
-subtree the walk itself allowed are dropped in post-order. In scannerless
+tokens of that node's subtree, so small subtrees whose tokens are all allowed
+already are skipped and boundaries whose subtree is allowed by then are
+dropped in post-order. In scannerless
 grammars where keywords and identifiers may touch (``SELECTa``), nearly every
 alphanumeric trie node is a boundary, but almost all of them are covered by
 the identifier lexeme itself.
@@ -131,6 +131,8 @@ class LexerDFA:
         self.chash = np.zeros(cap, dtype=np.int64)
         self.table = np.full((cap, G), -2, dtype=np.int32)
         self.boundary = np.zeros(cap, dtype=np.uint8)
+        self.loop = np.zeros((cap, 4), dtype=np.uint64)
+        self.lflag = np.zeros(cap, dtype=np.uint8)
         self.hslots = np.full(4 * cap, -1, dtype=np.int32)
         self.meta = np.array([0, 0, 0, max_configs], dtype=np.int64)
         self.scratch = np.zeros(1 << 12, dtype=np.int64)
@@ -142,7 +144,7 @@ class LexerDFA:
     def arrays(self) -> tuple:
         """The tuple the kernels take (valid until the next growth)."""
         return (*self.static, self.rs_ptr, self.rs_ids, self.pool, self.cfg_ptr, self.chash, self.table,
-                self.boundary, self.hslots, self.meta)
+                self.boundary, self.hslots, self.meta, self.loop, self.lflag)
 
     def __len__(self) -> int:
         return int(self.meta[0])
@@ -171,7 +173,12 @@ class LexerDFA:
             table[:cap] = self.table
             boundary = np.zeros(new, dtype=np.uint8)
             boundary[:cap] = self.boundary
+            loop = np.zeros((new, 4), dtype=np.uint64)
+            loop[:cap] = self.loop
+            lflag = np.zeros(new, dtype=np.uint8)
+            lflag[:cap] = self.lflag
             self.cfg_ptr, self.chash, self.table, self.boundary = cfg_ptr, chash, table, boundary
+            self.loop, self.lflag = loop, lflag
         if used + max(want, 1) > len(self.pool) // 2:
             pool = np.zeros(max(2 * len(self.pool), 2 * (used + want)), dtype=np.int64)
             pool[:used] = self.pool[:used]
@@ -300,10 +307,13 @@ class MaskEngine:
         self.use_numba = use_numba
         if use_numba:
             self._root_walk, self._multi_walk, self._push = K.root_walk, K.multi_walk, K.push_items
-            self._cover = K.coverage_flags
+            self._filter = K.filter_pending
         else:  # the interpreted twins (nested helpers stay compiled; NUMBA_DISABLE_JIT=1 for all-Python)
-            self._root_walk, self._multi_walk = K.root_walk.py_func, K.multi_walk.py_func
-            self._push, self._cover = K.push_items.py_func, K.coverage_flags.py_func
+            self._root_walk, self._multi_walk, self._push = K.root_walk.py_func, K.multi_walk.py_func, \
+                K.push_items.py_func
+            self._filter = K.filter_pending.py_func
+        self.counters = np.zeros(2, dtype=np.int64)  # (boundary items walked, trie nodes visited below boundaries)
+        self._scratch_counters = np.zeros(2, dtype=np.int64)
         self._root: "OrderedDict[int, tuple]" = OrderedDict()
         self._root_cache_size = root_cache_size
         self._sets: "OrderedDict[tuple, np.ndarray]" = OrderedDict()
@@ -311,10 +321,8 @@ class MaskEngine:
         self._empty = np.zeros(self.words, dtype=np.uint32)
         self._empty.setflags(write=False)
         self.eos_words.setflags(write=False)
-        self._no_cover = np.zeros(self.trie.num_nodes, dtype=np.uint8)
-        self._no_cover.setflags(write=False)
         t = self.trie
-        self._trie_args = (t.node_byte, t.node_depth, t.node_end, t.tok_start, t.tok_ids)
+        self._trie_args = (t.node_byte, t.node_depth, t.node_end, t.tok_start, t.tok_ids, _subtree_bytes(t))
         self._b_node = np.empty(1 << 12, dtype=np.int32)
         self._b_cfg = np.empty(1 << 12, dtype=np.int32)
         self._st_node = np.empty(1 << 12, dtype=np.int32)
@@ -346,7 +354,7 @@ class MaskEngine:
         return cid, ranks
 
     def root_walk(self, cid: int) -> tuple:
-        """(bits, boundary nodes, distinct boundary configs, index per node, coverage flags), memoised.
+        """(bits, boundary nodes, distinct boundary configs, index per node) of a configuration, memoised.
 
         Only boundary nodes with a token below them that ``bits`` does not
         allow are kept (the parser cannot add anything below the others).
@@ -360,23 +368,18 @@ class MaskEngine:
         with lex.lock:
             while True:
                 nb = int(self._root_walk(lex.arrays(), lex.scratch, *self._trie_args, lex.gcls, self.trie.max_depth,
-                                         cid, out, self._no_cover, self._b_node, self._b_cfg))
+                                         cid, out, self._b_node, self._b_cfg, self._scratch_counters))
                 if nb >= 0:
                     break
                 self._handle(nb)
         bn = self._b_node[:nb].copy()
         bc = self._b_cfg[:nb].copy()
-        cov = self._no_cover
-        if nb:
-            t = self.trie
-            cov = np.empty(t.num_nodes, dtype=np.uint8)
-            self._cover(out, t.node_end, t.tok_start, t.tok_ids, cov)
         ucfg, inv = np.unique(bc, return_inverse=True)
         inv = inv.reshape(-1)
-        for a in (out, bn, ucfg, inv, cov):
+        for a in (out, bn, ucfg, inv):
             a.setflags(write=False)
         self.stats["root_walks"] += 1
-        entry = (out, bn, ucfg, inv, cov)
+        entry = (out, bn, ucfg, inv)
         self._root[cid] = entry
         while len(self._root) > self._root_cache_size:
             self._root.popitem(last=False)
@@ -433,21 +436,27 @@ class MaskEngine:
 
     def _compute(self, S: ESet, cid: int, ranks: list[ESet], sigs: tuple) -> np.ndarray:
         self.stats["computed"] += 1
-        bits, bn, ucfg, inv, cov = self.root_walk(cid)
+        bits, bn, ucfg, inv = self.root_walk(cid)
         out = bits.copy()
         if len(bn):
             lex = self.lexer
             if len(lex.ctx_sets) >= lex.MAX_CONTEXTS or len(lex.root_children) + len(lex.ctx_children) >= 4 * lex.MAX_CONTEXTS:
                 lex.reset_contexts()  # only between masks: the kernels' stacks hold context ids
             kids = np.array([self._root_child(ranks, sigs, int(c)) for c in ucfg.tolist()], dtype=np.int32)
-            self._follow(bn, kids[inv], out, cov)
+            self._follow(bn, kids[inv], out)
         if S.accepting:
             np.bitwise_or(out, self.eos_words, out=out)
         return out
 
     # -- contexts ---------------------------------------------------------------
     def _kernel_key(self, kernel) -> frozenset:
-        """Structural key of completion items (complete ones normalised by Leo chains)."""
+        """Structural key of completion items (complete ones normalised by Leo chains).
+
+        Origins are compared by signature (bisimilar sets alike), not by
+        identity: the merged contexts share their whole subtree of children,
+        which more than pays for the signatures (identity keys double the
+        number of contexts on sql.lark).
+        """
         cg = self.cg
         sig = cg.signature
         ns, lhs, st = cg.next_sym, cg.lhs_of, cg.start_nt
@@ -497,11 +506,11 @@ class MaskEngine:
             lex.ctx_children[key] = gid
         return gid
 
-    def _follow(self, nodes: np.ndarray, ctxs: np.ndarray, out: np.ndarray, cov: np.ndarray) -> None:
+    def _follow(self, nodes: np.ndarray, ctxs: np.ndarray, out: np.ndarray) -> None:
         """Walk below every (boundary node, context) pair, to the bottom (caller holds the lock)."""
         lex = self.lexer
         n = len(nodes)
-        vcap = _pow2(8 * n + 1024)
+        vcap = _pow2(4 * n + 256)
         vkeys = np.full(vcap, -1, dtype=np.int64)
         vvals = np.zeros(vcap, dtype=np.int32)
         vmeta = np.zeros(1, dtype=np.int64)
@@ -513,9 +522,9 @@ class MaskEngine:
         while True:
             self.stats["kernel_calls"] += 1
             rc = int(self._multi_walk(lex.arrays(), lex.scratch, *self._trie_args, lex.gcls, self.trie.max_depth,
-                                      out, cov, lex.ctx_fresh, lex.child_keys, lex.child_vals, vkeys, vvals, vmeta,
+                                      out, lex.ctx_fresh, lex.child_keys, lex.child_vals, vkeys, vvals, vmeta,
                                       self._st_node, self._st_ctx, st_meta, self._p_node, self._p_ctx, self._p_cfg,
-                                      self._b_node, self._b_cfg))
+                                      self._b_node, self._b_cfg, self.counters))
             if rc == K.ERR_STACK:
                 sp, npend, nb = (int(x) for x in st_meta)
                 if len(self._st_node) < sp + nb:
@@ -536,6 +545,11 @@ class MaskEngine:
                 self._handle(rc)
                 continue
             npend = int(st_meta[1])
+            if npend:
+                # Walks done since a boundary was found may have allowed everything below it.
+                t = self.trie
+                npend = int(self._filter(out, t.node_end, t.tok_start, t.tok_ids, self._p_node, self._p_ctx,
+                                         self._p_cfg, npend))
             if not npend:
                 return
             # Run the parser for the transitions the table lacks, then follow them.
@@ -563,6 +577,24 @@ class MaskEngine:
                 vkeys, vvals = keys, vals
             self._push(pn, kids[pinv.reshape(-1)], lex.ctx_fresh, vkeys, vvals, vmeta, self._st_node, self._st_ctx,
                        st_meta)
+
+
+_BELOW: dict[int, np.ndarray] = {}
+_BELOW_LOCK = threading.Lock()
+
+
+def _subtree_bytes(trie: Any) -> np.ndarray:
+    """Per trie node, the bytes below it (256-bit sets), computed once per trie (10 MB for 333k nodes)."""
+    with _BELOW_LOCK:
+        got = _BELOW.get(id(trie))
+        if got is None or got[0] is not trie:
+            below = np.empty((trie.num_nodes, 4), dtype=np.uint64)
+            K.subtree_bytes(trie.node_byte, trie.node_end, below)
+            below.setflags(write=False)
+            if len(_BELOW) >= 4:
+                _BELOW.clear()
+            got = _BELOW[id(trie)] = (trie, below)
+        return got[1]
 
 
 def _grown(a: np.ndarray, need: int) -> np.ndarray:

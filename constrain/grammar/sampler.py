@@ -97,18 +97,31 @@ class GrammarSampler:
 
     def sample(self, rng: random.Random | int | None = None, *, max_depth: int = 10, ignore_prob: float = 0.15,
                max_lexemes: int = 400) -> bytes:
+        """One random sentence (the concatenation of :meth:`sample_lexemes`)."""
+        return b"".join(lx for lx, _t in self.sample_lexemes(rng, max_depth=max_depth, ignore_prob=ignore_prob,
+                                                              max_lexemes=max_lexemes))
+
+    def sample_lexemes(self, rng: random.Random | int | None = None, *, max_depth: int = 10,
+                       ignore_prob: float = 0.15, max_lexemes: int = 400) -> list[tuple[bytes, str | None]]:
+        """One random sentence as its lexemes: ``(bytes, terminal name)``, ``None`` for ``%ignore``d ones.
+
+        Callers that need a particular spelling (benchmarks feeding peers with
+        a longest-match lexer) can re-join the lexemes, e.g. with a space
+        between two word characters; whatever is inserted must itself be an
+        ignored lexeme for the result to stay in the language.
+        """
         if not isinstance(rng, random.Random):
             rng = random.Random(rng)
         g = self.grammar
         h = self.height
-        lexemes: list[bytes] = []
+        lexemes: list[tuple[bytes, str | None]] = []
         stack: list[tuple[str, int]] = [(g.start, 0)]
         while stack:
             sym, depth = stack.pop()
             if sym in g.terminals:
                 if g.ignore and rng.random() < ignore_prob:
-                    lexemes.append(self.term[rng.choice(g.ignore)].sample(rng, soft_max=3))
-                lexemes.append(self.term[sym].sample(rng))
+                    lexemes.append((self.term[rng.choice(g.ignore)].sample(rng, soft_max=3), None))
+                lexemes.append((self.term[sym].sample(rng), sym))
                 continue
             alts = g.rules[sym]
             if depth >= max_depth or len(lexemes) > max_lexemes:
@@ -121,5 +134,5 @@ class GrammarSampler:
             for s in reversed(alt):
                 stack.append((s, depth + 1))
         if g.ignore and rng.random() < ignore_prob:
-            lexemes.append(self.term[rng.choice(g.ignore)].sample(rng, soft_max=3))
-        return b"".join(lexemes)
+            lexemes.append((self.term[rng.choice(g.ignore)].sample(rng, soft_max=3), None))
+        return lexemes
