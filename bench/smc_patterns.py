@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""SMC vs LCD on regex pattern matching, at equal compute (equal model forward tokens).
+"""SMC vs LCD on regex pattern matching, at equal compute (a budget of model forward tokens).
 
 The task is genlm-eval's pattern matching (Lipkin et al. 2025; ``patterns.csv``, 454 patterns):
 write a string that fully matches a regex. Most of the patterns use features that no finite
@@ -16,17 +16,23 @@ potential, exactly the situation SMC's critic is for:
   replaced at resampling. ``regex`` calls time out after 50 ms (a prefix is then kept, a
   complete answer counts as no match, for every method alike).
 
-Methods, per pattern, with the default model (SmolLM2-135M-Instruct, chat prompt, CPU):
+Equal compute: each method gets a budget of ``--budget`` model forward tokens per pattern
+(``HFLM.n_forward_tokens``: next-token distributions computed, after the prefix cache; the
+prompt's own pass is shared and not counted). A method keeps trying while it has budget left and
+no valid answer; a try that starts under the budget may end above it (reported).
+
+Methods, per pattern, with the default model (SmolLM2-135M-Instruct, raw few-shot prompt, CPU):
 
 * ``smc``: ``constrain.samplers.smc`` with ``--particles`` particles (AWRS proposals, systematic
-  resampling at ESS < N/2). Success: one answer drawn from the weighted particles (the posterior)
-  fully matches. A run whose particles all die (``ParticlesDeadError``) fails.
+  resampling at ESS < N/2). A run answers with one draw from its weighted particles (the
+  posterior); a run whose particles all die (``ParticlesDeadError``) gives no answer, and SMC
+  restarts with a new seed while budget remains, at most ``--max-runs`` runs (a run whose
+  particles all die at the first token costs no forward token: the first step reads the
+  prompt's cached distribution, and only the critic runs). Success: an answer fully matches.
 * ``lcd``: masking with the same constraint and no critic, batches of ``--lcd-batch`` samples
-  until LCD has used at least as many model forward tokens as SMC did on that pattern (the count
-  is ``HFLM.n_forward_tokens``: next-token distributions computed, after the shared prefix cache;
-  the last batch may overshoot, in LCD's favour). Reported: ``lcd@1`` (its first sample matches:
-  what one LCD call returns) and ``lcd+filter`` (any LCD sample within the budget matches: LCD
-  with the pattern as a post-hoc filter, i.e. rejection sampling at equal compute).
+  while budget remains. Reported: ``lcd@1`` (its first sample matches: what one LCD call
+  returns) and ``lcd+filter`` (some LCD sample within the budget matches: LCD with the pattern as
+  a post-hoc filter, i.e. rejection sampling).
 * ``lcd-dfa`` (only for the patterns ``constrain.compile_regex`` compiles): masking with the
   pattern's own DFA (first sample). Every finished output matches by construction; shown as the
   reference for what an exact constraint gives.
@@ -167,34 +173,37 @@ def run_pattern(model, item: dict, relaxed: Any, args, rng_seed: int) -> dict:
     lm.next_logprobs([()])  # the prompt's forward pass is shared by both methods; not counted
     row: dict[str, Any] = {"index": item["index"], "pattern": item["pattern"], "witness": item["witness"]}
 
-    # SMC with the regex critic
+    # SMC with the regex critic, restarted while it has budget and no answer
     f0 = lm.n_forward_tokens
     t0 = time.perf_counter()
-    try:
-        out = smc(
-            lm, relaxed, args.particles, critic=make_critic(pat), critic_mode="prefix",
-            max_tokens=args.max_tokens, seed=rng_seed,
+    smc_row: dict[str, Any] = {"ok": False, "answer": None, "runs": 0, "dead_runs": 0}
+    while lm.n_forward_tokens - f0 < args.budget and not smc_row["ok"] and smc_row["runs"] < args.max_runs:
+        seed = rng_seed * 100 + smc_row["runs"]
+        smc_row["runs"] += 1
+        try:
+            out = smc(
+                lm, relaxed, args.particles, critic=make_critic(pat), critic_mode="prefix",
+                max_tokens=args.max_tokens, seed=seed,
+            )
+        except ParticlesDeadError:
+            smc_row["dead_runs"] += 1
+            continue
+        answer = out.sample(1, seed=seed)[0].text
+        smc_row.update(
+            ok=answer_ok(pat, answer), answer=answer, alive=int(np.sum(out.weights > 0)),
+            resamples=out.n_resamples, distinct=len(out.posterior), log_ml=out.log_ml,
         )
-        answer = out.sample(1, seed=rng_seed)[0].text
-        alive = int(np.sum(out.weights > 0))
-        smc_row = {
-            "ok": answer_ok(pat, answer), "answer": answer, "alive": alive, "resamples": out.n_resamples,
-            "distinct": len(out.posterior), "log_ml": out.log_ml, "checks": out.n_checks,
-        }
-    except ParticlesDeadError as exc:
-        smc_row = {"ok": False, "answer": None, "alive": 0, "error": str(exc)[:200]}
     smc_row["forward_tokens"] = lm.n_forward_tokens - f0
     smc_row["wall_s"] = time.perf_counter() - t0
     row["smc"] = smc_row
-    budget = smc_row["forward_tokens"]
 
-    # LCD with the same relaxation, no critic, until the same forward-token budget
+    # LCD with the same relaxation and no critic, batches while it has budget and no valid sample
     lm.clear_cache()
     f0 = lm.n_forward_tokens
     t0 = time.perf_counter()
     texts: list[str] = []
     b = 0
-    while lm.n_forward_tokens - f0 < max(budget, 1):
+    while lm.n_forward_tokens - f0 < args.budget and not any(answer_ok(pat, t) for t in texts):
         res = lcd_sample(lm, relaxed, args.lcd_batch, max_tokens=args.max_tokens, seed=rng_seed * 1000 + b)
         texts += [r.text if r.finished else "" for r in res]
         b += 1
@@ -234,7 +243,7 @@ def plot(rows: list[dict], summary: dict, path: str) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1, 1.6]})
     ax = axes[0]
-    names = ["LCD@1", "LCD+filter\n(equal fwd tokens)", "SMC + critic"]
+    names = ["LCD@1", "LCD+filter\n(within budget)", "SMC + critic\n(within budget)"]
     vals = [summary["lcd_at_1"], summary["lcd_filter"], summary["smc"]]
     n = summary["patterns"]
     lo_hi = [wilson(v, n) for v in vals]
@@ -248,14 +257,15 @@ def plot(rows: list[dict], summary: dict, path: str) -> None:
     ax = axes[1]
     x = np.arange(len(rows))
     ax.bar(x - 0.2, [r["smc"]["forward_tokens"] for r in rows], 0.4, color="tab:blue", label="SMC")
-    ax.bar(x + 0.2, [r["lcd"]["forward_tokens"] for r in rows], 0.4, color="tab:red", label="LCD (all batches)")
+    ax.bar(x + 0.2, [r["lcd"]["forward_tokens"] for r in rows], 0.4, color="tab:red", label="LCD")
+    ax.axhline(summary["budget"], color="gray", ls="--", lw=1, label="budget")
     for i, r in enumerate(rows):
         mark = ("S" if r["smc"]["ok"] else "") + ("L" if r["lcd"]["ok_any"] else "")
         ax.text(i, max(r["smc"]["forward_tokens"], r["lcd"]["forward_tokens"]) + 5, mark or "-", ha="center", fontsize=6)
     ax.set_xticks(x)
     ax.set_xticklabels([str(r["index"]) for r in rows], fontsize=6, rotation=90)
     ax.set_xlabel("pattern (row in patterns.csv); S/L: SMC / LCD+filter succeeded")
-    ax.set_ylabel("model forward tokens")
+    ax.set_ylabel("model forward tokens used")
     ax.legend(fontsize=7)
     fig.suptitle("SMC (AWRS proposals + regex critic) vs LCD, SmolLM2-135M-Instruct", fontsize=10)
     fig.tight_layout()
@@ -271,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--offset", type=int, default=0, help="skip this many rows of patterns.csv first")
     ap.add_argument("--particles", type=int, default=16)
     ap.add_argument("--lcd-batch", type=int, default=4)
+    ap.add_argument("--budget", type=int, default=256, help="model forward tokens per pattern and method")
+    ap.add_argument("--max-runs", type=int, default=20, help="SMC restarts per pattern (runs dying at the first token cost no forward token)")
     ap.add_argument("--max-chars", type=int, default=24, help="K: longest answer line")
     ap.add_argument("--max-tokens", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
@@ -292,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         s, lc = row["smc"], row["lcd"]
         print(
             f"[{row['index']:3d}] {row['pattern'][:44]:44s} smc {'OK ' if s['ok'] else 'no '} "
-            f"({s['forward_tokens']:4d} fwd, {s['alive']:2d} alive)  lcd@1 {'OK ' if lc['ok_first'] else 'no '} "
+            f"({s['forward_tokens']:4d} fwd, {s['runs']} runs, {s['dead_runs']} dead)  lcd@1 {'OK ' if lc['ok_first'] else 'no '} "
             f"lcd+filter {'OK ' if lc['ok_any'] else 'no '} ({lc['samples']} samples, {lc['forward_tokens']} fwd, "
             f"valid {lc['valid_rate']:.0%})" + (f"  dfa {'OK' if row['lcd_dfa']['ok'] else 'no'}" if "lcd_dfa" in row else ""),
             flush=True,
@@ -301,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     dfa_rows = [r for r in rows if "lcd_dfa" in r]
     summary = {
         "patterns": n,
+        "budget": args.budget,
         "smc": sum(r["smc"]["ok"] for r in rows) / n,
         "lcd_at_1": sum(r["lcd"]["ok_first"] for r in rows) / n,
         "lcd_filter": sum(r["lcd"]["ok_any"] for r in rows) / n,
@@ -320,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join([Path(sys.argv[0]).as_posix()] + (argv if argv is not None else sys.argv[1:])),
         "model": "SmolLM2-135M-Instruct (float32, CPU)",
         "particles": args.particles,
+        "budget": args.budget,
+        "max_runs": args.max_runs,
         "lcd_batch": args.lcd_batch,
         "max_chars": args.max_chars,
         "max_tokens": args.max_tokens,
