@@ -72,10 +72,20 @@ ERR_VISITED = -8  # visited set too full
 
 @njit(cache=True, nogil=True)
 def _mix(x):
-    """A 63-bit integer mixer (splitmix-like): every input bit affects the low bits."""
-    x = ((x ^ (x >> 31)) * 6364136223846793005) & MASK63
-    x = ((x ^ (x >> 29)) * 2685821657736338717) & MASK63
-    return x ^ (x >> 32)
+    """A 63-bit integer mixer for non-negative ``x``: every input bit affects the low bits.
+
+    No product can overflow (32-bit halves times constants below 2**30):
+    numba marks signed multiplications "no signed wrap", so LLVM may drop a
+    mask after an overflowing multiply, and the interpreted twin must get the
+    same numbers anyway.
+    """
+    lo = x & 0xFFFFFFFF
+    hi = (x >> 32) & 0x7FFFFFFF
+    h = (lo * 1103515245) ^ (hi * 1013904223) ^ (x >> 17)
+    lo = h & 0xFFFFFFFF
+    hi = (h >> 32) & 0x7FFFFFFF
+    h = (lo * 1013904223) ^ (hi * 1103515245) ^ (h >> 29)
+    return h & MASK63
 
 
 @njit(cache=True, nogil=True)
@@ -407,7 +417,7 @@ def _walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, belo
             i = e_i
             continue
         stack[d + 1] = s
-        if e_i > i + 1 and t_hi - t_lo >= 2:
+        if t_hi - t_lo >= 8:
             if lflag[s] == 0:
                 rc = loop_bytes(lx, scratch, gcls, s)
                 if rc < 0:

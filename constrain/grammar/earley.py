@@ -601,7 +601,7 @@ def build_child(cg: CompiledGrammar, S: ESet, parts: list[tuple[ESet, frozenset]
                 agenda.append(nxt)
         else:
             terms.add(~x)
-    if len(parts) > 1 or items:
+    if len(parts) > 1:  # one part: local items have origin X, completed ones older origins, no duplicates
         for x, lst in waiting.items():
             if len(lst) > 1:
                 waiting[x] = list(dict.fromkeys(lst))

@@ -555,17 +555,16 @@ class MaskEngine:
             # Run the parser for the transitions the table lacks, then follow them.
             self.stats["pending"] += npend
             pn = self._p_node[:npend].copy()
-            pc = self._p_ctx[:npend].astype(np.int64)
-            pf = self._p_cfg[:npend].astype(np.int64)
             st_meta[1] = 0
-            pair = (pc << 32) | pf
-            upair, pinv = np.unique(pair, return_inverse=True)
-            kids = np.empty(len(upair), dtype=np.int32)
-            for j, p in enumerate(upair.tolist()):
-                parent, cfg = p >> 32, p & 0xFFFFFFFF
-                child = self._context_child(parent, cfg)
-                lex.set_child(parent, cfg, child)
-                kids[j] = child
+            memo: dict[tuple[int, int], int] = {}
+            kids_l = []
+            for parent, cfg in zip(self._p_ctx[:npend].tolist(), self._p_cfg[:npend].tolist()):
+                child = memo.get((parent, cfg))
+                if child is None:
+                    child = memo[(parent, cfg)] = self._context_child(parent, cfg)
+                    lex.set_child(parent, cfg, child)
+                kids_l.append(child)
+            kids = np.array(kids_l, dtype=np.int32)
             need = int(st_meta[0]) + npend
             if len(self._st_node) < need:
                 self._st_node = _grown(self._st_node, need)
@@ -575,8 +574,7 @@ class MaskEngine:
                 vals = np.empty(2 * len(vkeys), dtype=np.int32)
                 K.hmap_rehash(vkeys, vvals, keys, vals)
                 vkeys, vvals = keys, vals
-            self._push(pn, kids[pinv.reshape(-1)], lex.ctx_fresh, vkeys, vvals, vmeta, self._st_node, self._st_ctx,
-                       st_meta)
+            self._push(pn, kids, lex.ctx_fresh, vkeys, vvals, vmeta, self._st_node, self._st_ctx, st_meta)
 
 
 _BELOW: dict[int, np.ndarray] = {}
