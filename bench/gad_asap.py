@@ -314,7 +314,7 @@ def plot(results: list[dict], path: str) -> None:
     import matplotlib.pyplot as plt
 
     cols = len(results)
-    fig, axes = plt.subplots(2, cols, figsize=(4.2 * cols, 7), squeeze=False)
+    fig, axes = plt.subplots(2, cols, figsize=(max(4.2 * cols, 6.5), 7), squeeze=False)
     colors = {"lcd": "tab:red", "asap": "tab:blue"}
     for j, res in enumerate(results):
         ax = axes[0, j]
