@@ -401,3 +401,22 @@ def test_grammar_files_have_header_comments() -> None:
     for name in LARK_FILES:
         head = (GRAMMARS / f"{name}.lark").read_text().splitlines()[:3]
         assert head[0].startswith("//") and len(head[0]) > 10, name
+
+
+def test_ignored_terminals_end_anywhere_unlike_lark() -> None:
+    """The documented choice (docs/grammars.md, "Semantics"): %ignore lexemes are read under
+    all lexings like every other terminal, so an ignored comment without its delimiter may end
+    mid-line; lark matches ignored terminals greedily. check_grammar warns about such terminals,
+    and with the delimiter inside the terminal both agree."""
+    from constrain.grammar import check_grammar
+
+    open_ended = 'start: "a" "b"\nCOMMENT: /#[^\\n]*/\n%ignore COMMENT\n%ignore " "\n'
+    delimited = 'start: "a" "b"\nCOMMENT: /#[^\\n]*\\n/\n%ignore COMMENT\n%ignore " "\n'
+    for text, ours, theirs in [(open_ended, True, False), (delimited, False, False)]:
+        parser = lark.Lark(text, parser="earley", lexer="dynamic_complete")
+        assert recognizes(load_grammar(text), "a #c b") is ours
+        assert lark_accepts(parser, "a #c b") is theirs
+    parser = lark.Lark(delimited, parser="earley", lexer="dynamic_complete")
+    assert recognizes(load_grammar(delimited), "a #c\n b") and lark_accepts(parser, "a #c\n b")
+    assert any("COMMENT" in w and "greedily" in w for w in check_grammar(open_ended).warnings)
+    assert not check_grammar(delimited).warnings

@@ -382,6 +382,9 @@ def _walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, belo
     stack[0] = cfg
     top = 0
     visited = 0
+    # Self-loop checks read 32 bytes per node of a 10 MB array: worth it on the big subtrees of
+    # root walks, rarely on the small ones below boundaries.
+    loop_min = 8 if r < 0 else 64
     i = lo
     while i <= hi:
         d = 0
@@ -417,7 +420,7 @@ def _walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, belo
             i = e_i
             continue
         stack[d + 1] = s
-        if t_hi - t_lo >= 8:
+        if t_hi - t_lo >= loop_min:
             if lflag[s] == 0:
                 rc = loop_bytes(lx, scratch, gcls, s)
                 if rc < 0:

@@ -77,7 +77,7 @@ class LexerDFA:
     All mutation happens under ``lock``.
     """
 
-    MAX_CONTEXTS = 400_000
+    MAX_CONTEXTS = 100_000  # about 2 KB each; past this the table starts again (between masks)
 
     def __init__(self, cg: CompiledGrammar, max_configs: int = 2_000_000) -> None:
         self.cg = cg
