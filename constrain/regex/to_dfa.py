@@ -30,7 +30,7 @@ class _NFA:
 
     def new(self) -> int:
         if len(self.eps) >= MAX_NFA_STATES:
-            raise UnsupportedError(f"regex expands to more than {MAX_NFA_STATES} automaton states")
+            raise TooManyStates(f"regex expands to more than {MAX_NFA_STATES} automaton states")
         self.eps.append([])
         self.edges.append([])
         return len(self.eps) - 1

@@ -37,6 +37,8 @@ __all__ = ["compile_json_schema", "JSONSchemaConstraint", "Approximation", "load
 
 #: DFA states beyond which the grammar path is cheaper to build and as exact.
 DFA_STATE_BUDGET = 30_000
+#: Regexes longer than this go straight to the grammar path (their NFA alone would be slow to build).
+DFA_REGEX_CHARS = 200_000
 _MAX_RELAXATIONS = 200
 _MAX_REMOTE = 64
 
@@ -228,7 +230,7 @@ def _compile_exact(schema: Any, ws: str, ap: bool) -> tuple[str, Any, str]:
     comp = _Compiler(schema, ws, ap)
     try:
         rx = comp.compile()
-        if not comp.bounded_any:
+        if not comp.bounded_any and len(rx) <= DFA_REGEX_CHARS:
             return "dfa", regex_to_dfa(rx, max_states=DFA_STATE_BUDGET), rx
     except (_Recursion, TooManyStates):
         pass
@@ -244,6 +246,8 @@ def _compile_exact(schema: Any, ws: str, ap: bool) -> tuple[str, Any, str]:
             start, bodies = comp.compile_bodies()
             break
         except _Recursion as exc:
+            if exc.target in nonterminals:  # pragma: no cover - the compiler reports each cycle once
+                raise UnsupportedError(str(exc.args[0]), pointer=exc.pointer) from None
             nonterminals.add(exc.target)
     from ..grammar import CompiledGrammar
 

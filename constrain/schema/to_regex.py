@@ -61,6 +61,8 @@ __all__ = ["schema_to_regex", "EmptyLanguageError", "MAX_REGEX_CHARS", "ANY_DEPT
 
 #: Upper bound on the size of a produced regex (characters).
 MAX_REGEX_CHARS = 1_000_000
+#: Grammar path: container values whose regex is longer than this become their own nonterminal.
+SPLIT_CHARS = 2_000
 #: Upper bound on the alternatives one (sub)schema expands into.
 MAX_ALTERNATIVES = 256
 #: Container nesting allowed inside an unconstrained value.
@@ -335,6 +337,7 @@ class _Compiler:
         self.nt_names: dict[str, str] = {}
         self.nt_gens: dict[str, _Gen] = {}
         self.bounded_any = False  # the regex contains a depth-bounded unconstrained value (a subset)
+        self.item_ptrs: set[str] = set()  # subschemas compiled on their own (possible nonterminals)
         self.cls = self._check_metaschema(root)
         self.draft = _DRAFT[self.cls]
         self.keywords = frozenset(self.cls.VALIDATORS)
@@ -589,11 +592,7 @@ class _Compiler:
     def _check_recursion(self, target: _Loc, path: frozenset, ref_ptr: str) -> None:
         if target.ptr in path:
             if target.ptr in self.nt_ptrs:
-                raise UnsupportedError(
-                    f"recursive $ref to {'#' + target.ptr!r} combined with sibling keywords (a conjunction "
-                    "with a recursive language is not context-free in general)",
-                    pointer=ref_ptr,
-                )
+                raise self._cycle_error(target.ptr, ref_ptr, path)
             raise _Recursion(
                 f"recursive schema ($ref to {'#' + target.ptr!r} inside itself) needs the grammar engine",
                 pointer=ref_ptr, target=target.ptr,
@@ -839,6 +838,7 @@ class _Compiler:
         key = None
         if self.grammar_mode and not inline and len(items) == 1 and isinstance(items[0], _Loc):
             loc = items[0]
+            self.item_ptrs.add(loc.ptr)
             if loc.ptr in self.nt_ptrs:
                 return self._hole_gen(loc)
             target = self._pure_ref_target(loc)
@@ -873,7 +873,7 @@ class _Compiler:
     def _compile_alt(self, alt: _Alt, path: frozenset, depth: int) -> _Gen:
         holes = [p for p in alt.parts if p.synthetic and "__hole__" in p.schema]
         if holes:
-            return self._obligations(self._hole_alt(alt, holes), alt, path, depth)
+            return self._obligations(self._hole_alt(alt, holes, path, depth), alt, path, depth)
         node = self._merge(alt.parts)
         # property dependencies: split on the trigger being present or absent
         for trig, dep, dptr in node.deps:
@@ -914,20 +914,50 @@ class _Compiler:
             return _union(gens)
         return self._obligations(self._compile_node(node, alt, path, depth), alt, path, depth)
 
-    def _hole_alt(self, alt: _Alt, holes: list) -> _Gen:
-        """An alternative that is exactly a nonterminal (anything else constraining it is refused)."""
+    def _cycle_error(self, target: str, pointer: str, path: frozenset) -> UnsupportedError:
+        """A cycle through a nonterminal used in a conjunction: break it at another
+        subschema on the cycle (a retry with that one as a nonterminal too), or give up."""
+        candidates = [p for p in path if p in self.item_ptrs and p not in self.nt_ptrs]
+        if candidates:
+            other = max(candidates, key=lambda p: (len(p), p))
+            return _Recursion(f"recursive schema through {'#' + other!r}", pointer=pointer, target=other)
+        return UnsupportedError(
+            f"recursive $ref to {'#' + target!r} in a conjunction with other constraints inside itself "
+            "(not context-free in general)",
+            pointer=pointer,
+        )
+
+    def _hole_alt(self, alt: _Alt, holes: list, path: frozenset, depth: int) -> _Gen:
+        """An alternative that is exactly a nonterminal, or a conjunction that unrolls it once.
+
+        ``A and L(T)`` is not context-free in general, but unrolling ``T`` one
+        level (its own keywords inline, its recursive uses still holes) makes
+        the conjunction an ordinary merge of parts.
+        """
         targets = {h.schema["__hole__"].ptr for h in holes}
-        for p in alt.parts:
-            if p in holes:
-                continue
-            extra = [k for k in p.schema if k not in _ANNOTATIONS and k not in _STRUCTURAL]
-            if p.synthetic or extra or len(targets) > 1:
-                raise UnsupportedError(
-                    f"recursive $ref to {'#' + holes[0].schema['__hole__'].ptr!r} in a conjunction with other "
-                    "constraints (not context-free in general)",
-                    pointer=holes[0].ptr,
-                )
-        return self._hole_gen(holes[0].schema["__hole__"])
+        alone = len(targets) == 1 and all(
+            p in holes or (not p.synthetic and all(k in _ANNOTATIONS or k in _STRUCTURAL for k in p.schema))
+            for p in alt.parts)
+        if alone:
+            return self._hole_gen(holes[0].schema["__hole__"])
+        others = [p for p in alt.parts if p not in holes]
+        locs = []
+        for h in holes:
+            t = h.schema["__hole__"]
+            if t.ptr in path:
+                raise self._cycle_error(t.ptr, h.ptr, path)
+            locs.append(_Loc(t.schema, t.ptr, t.base, path | {t.ptr}))
+        sub_alts, empty = self._expand(locs, path | targets)
+        gens = []
+        for sa in sub_alts:
+            try:
+                gens.append(self._compile_alt(
+                    _Alt(others + sa.parts, alt.obligations + sa.obligations, alt.done), path | targets, depth))
+            except EmptyLanguageError as e:
+                empty = empty or e
+        if not gens:
+            raise empty or EmptyLanguageError("empty language", pointer=holes[0].ptr)
+        return _union(gens)
 
     def _obligations(self, gen: _Gen, alt: _Alt, path: frozenset, depth: int) -> _Gen:
         """Enforce oneOf exclusivity for ``alt``'s chosen branches on top of ``gen``."""
@@ -1741,6 +1771,8 @@ class _Compiler:
                     gen = self._any(ANY_DEPTH - 1)
                 else:
                     gen = self._compile_items(items, path | {i.ptr for i in items if isinstance(i, _Loc)}, ANY_DEPTH)
+                if self.grammar_mode and gen.types & {"array", "object"} and len(gen.regex) > SPLIT_CHARS:
+                    gen = self._shared(gen)  # keeps each terminal's DFA small
             except EmptyLanguageError as e:
                 if req:
                     raise EmptyLanguageError(
@@ -1860,9 +1892,11 @@ class _Compiler:
 
         def guard(rx: str) -> str:
             if len(rx) > MAX_REGEX_CHARS:
-                raise UnsupportedError(
+                err = UnsupportedError(
                     "object with these optional properties is too large for the regex fast path", pointer=limit_ptr
                 )
+                err.too_large = True
+                raise err
             return rx
 
         def opt_tail(seg: list[str]) -> str:
@@ -2001,16 +2035,43 @@ class _Compiler:
         except (UnsupportedError, _CannotNegate, SchemaError):
             return False
         for a in alts:
-            try:
-                sem = self._merge(a.parts)
-            except EmptyLanguageError:
-                continue
-            except (UnsupportedError, SchemaError):
-                return False
-            for g in gen.leaves():
-                if not self._leaf_disjoint(g, sem, a, path):
+            for parts in self._unrolled(a, path):
+                if parts is None:
                     return False
+                try:
+                    sem = self._merge(parts)
+                except EmptyLanguageError:
+                    continue
+                except (UnsupportedError, SchemaError):
+                    return False
+                ua = _Alt(parts, a.obligations, a.done)
+                for g in gen.leaves():
+                    if not self._leaf_disjoint(g, sem, ua, path):
+                        return False
         return True
+
+    def _unrolled(self, a: _Alt, path: frozenset) -> list:
+        """``a``'s parts with each nonterminal hole replaced by its schema, one level
+        deep (one part list per alternative of the unrolled schema); ``None`` in the
+        list when a hole cannot be unrolled, so the caller gives up on a proof."""
+        holes = [p for p in a.parts if p.synthetic and "__hole__" in p.schema]
+        if not holes:
+            return [a.parts]
+        # one level only, so a target on the current path (a recursive use) is fine:
+        # its own keywords are merged, its inner references stay unexpanded items
+        targets = [h.schema["__hole__"] for h in holes]
+        others = [p for p in a.parts if p not in holes]
+        try:
+            sub_alts, _empty = self._expand([_Loc(t.schema, t.ptr, t.base, path | {t.ptr}) for t in targets],
+                                            path | {t.ptr for t in targets})
+        except (UnsupportedError, _CannotNegate, SchemaError, _Recursion):
+            return [None]
+        out = []
+        for sa in sub_alts:
+            if any(p.synthetic and "__hole__" in p.schema for p in sa.parts):
+                return [None]
+            out.append(others + sa.parts)
+        return out
 
     def _leaf_disjoint(self, g: _Gen, sem: _Node, a: _Alt, path: frozenset) -> bool:
         if g.finite is not None:
