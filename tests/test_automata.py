@@ -40,10 +40,30 @@ def test_kernels_match_twins(seed: int) -> None:
     np.testing.assert_array_equal(_kernels.coreachable(table, accepting), _kernels.coreachable_py(table, accepting))
     np.testing.assert_array_equal(_kernels.reachable(table, 0), _kernels.reachable_py(table, 0))
     block0 = accepting.astype(np.int64)
-    (b1, n1), (b2, n2) = _kernels.moore_refine(table, block0), _kernels.moore_refine_py(table, block0)
+    (b1, n1), (b2, n2) = _kernels.refine_partition(table, block0), _kernels.refine_partition_py(table, block0)
     assert n1 == n2
     # Same partition up to renaming.
     assert len(set(zip(b1.tolist(), b2.tolist()))) == n1
+
+
+def _same_partition(b1, n1, b2, n2) -> None:
+    assert n1 == n2
+    assert len(set(zip(b1.tolist(), b2.tolist()))) == n1  # same partition up to renaming
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_refine_partition_matches_twin_on_larger_dfas(seed: int) -> None:
+    """Hopcroft (kernel) against Moore rounds (twin): random tables, arbitrary initial
+    partitions with unused ids, and counting chains that need one Moore round per link."""
+    rng = np.random.default_rng(1000 + seed)
+    n, k = int(rng.integers(1, 300)), int(rng.integers(1, 12))
+    table, _ = random_dfa(rng, n, k)
+    if seed % 3 == 0:  # a chain with optional exits, as `.{1,n}` builds
+        table = np.full((n, k), -1, np.int32)
+        table[np.arange(n - 1), 0] = np.arange(1, n)
+        table[rng.random(n) < 0.2, k - 1] = n - 1
+    block0 = rng.integers(0, 4, size=n).astype(np.int64) * 2  # ids 0, 2, 4, 6 (odd ones unused)
+    _same_partition(*_kernels.refine_partition(table, block0), *_kernels.refine_partition_py(table, block0))
 
 
 @pytest.mark.parametrize("seed", range(20))

@@ -66,50 +66,153 @@ def reachable(table, start):
 
 
 @njit(cache=True)
-def moore_refine(table, block):
-    """Refine ``block`` until stable under (block, successor blocks) signatures.
+def _grow(stack, top):
+    if top < stack.shape[0]:
+        return stack
+    bigger = np.empty(stack.shape[0] * 2, dtype=stack.dtype)
+    bigger[:top] = stack[:top]
+    return bigger
 
-    Signatures are hashed, sorted, and equal-hash neighbours compared exactly, so
-    a hash collision can only split a block needlessly (still a correct, stable
-    partition), never merge inequivalent states. Returns (block, n_blocks).
+
+@njit(cache=True)
+def refine_partition(table, block):
+    """Coarsest partition refining ``block`` that is stable under transitions.
+
+    Hopcroft's algorithm (split by (block, symbol) splitters, re-queue the smaller
+    half), O(k n log n): Moore-style rounds cost O(k n) each and a counting chain
+    (``.{1,5000}``) needs one round per link. A missing edge (-1) is a transition
+    to an implicit sink kept in a block of its own, so two states differ when one
+    lacks an edge the other has, as in the Python twin. Returns (block, n_blocks)
+    with block ids 0..n_blocks-1 numbered by first appearance.
     """
     n, k = table.shape
+    N = n + 1
+    sink = n
+    # initial blocks: compact ids of ``block``, the sink alone in the last one
+    seen = np.full(max(1, int(block.max()) + 1) if n else 1, -1, dtype=np.int64)
+    blk = np.empty(N, dtype=np.int64)
     nb = 0
     for s in range(n):
-        nb = max(nb, block[s] + 1)
-    sig = np.empty((n, k + 1), dtype=np.int64)
-    h = np.empty(n, dtype=np.uint64)
-    new_block = np.empty(n, dtype=np.int64)
-    while True:
-        for s in range(n):
-            sig[s, 0] = block[s]
-            x = np.uint64(block[s]) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(1)
-            for c in range(k):
-                d = table[s, c]
-                v = block[d] if d >= 0 else -1
-                sig[s, c + 1] = v
-                x = (x ^ np.uint64(v + 2)) * np.uint64(0x100000001B3)
-            h[s] = x
-        order = np.argsort(h)
+        b = block[s]
+        if seen[b] < 0:
+            seen[b] = nb
+            nb += 1
+        blk[s] = seen[b]
+    blk[sink] = nb
+    nb += 1
+    # elements grouped by block (counting sort)
+    size = np.zeros(N + 1, dtype=np.int64)
+    for s in range(N):
+        size[blk[s]] += 1
+    bstart = np.zeros(N, dtype=np.int64)
+    bend = np.zeros(N, dtype=np.int64)
+    acc = 0
+    for b in range(nb):
+        bstart[b] = acc
+        acc += size[b]
+        bend[b] = acc
+    fill = bstart.copy()
+    elems = np.empty(N, dtype=np.int64)
+    loc = np.empty(N, dtype=np.int64)
+    for s in range(N):
+        b = blk[s]
+        elems[fill[b]] = s
+        loc[s] = fill[b]
+        fill[b] += 1
+    # inverse transitions, CSR per (symbol, target)
+    cnt = np.zeros(k * N + 1, dtype=np.int64)
+    for s in range(N):
+        for c in range(k):
+            d = table[s, c] if s < n else -1
+            if d < 0:
+                d = sink
+            cnt[c * N + d + 1] += 1
+    for i in range(k * N):
+        cnt[i + 1] += cnt[i]
+    pos = cnt[:k * N].copy()
+    pred = np.empty(cnt[k * N], dtype=np.int64)
+    for s in range(N):
+        for c in range(k):
+            d = table[s, c] if s < n else -1
+            if d < 0:
+                d = sink
+            pred[pos[c * N + d]] = s
+            pos[c * N + d] += 1
+    # worklist of splitters b * k + c
+    in_w = np.zeros(N * k, dtype=np.bool_)
+    work = np.empty(max(16, nb * k), dtype=np.int64)
+    top = 0
+    for b in range(nb):
+        for c in range(k):
+            work[top] = b * k + c
+            in_w[b * k + c] = True
+            top += 1
+    marked = np.zeros(N, dtype=np.int64)
+    touched = np.empty(N, dtype=np.int64)
+    buf = np.empty(N, dtype=np.int64)
+    while top > 0:
+        top -= 1
+        item = work[top]
+        a = item // k
+        c = item - a * k
+        in_w[item] = False
         m = 0
-        for i in range(n):
-            s = order[i]
-            if i > 0:
-                p = order[i - 1]
-                same = h[s] == h[p]
-                if same:
-                    for c in range(k + 1):
-                        if sig[s, c] != sig[p, c]:
-                            same = False
-                            break
-                if not same:
-                    m += 1
-            new_block[s] = m
-        m += 1
-        if m == nb:
-            return block, nb
-        block = new_block.copy()
-        nb = m
+        for i in range(bstart[a], bend[a]):
+            buf[m] = elems[i]
+            m += 1
+        nt = 0
+        for i in range(m):
+            d = buf[i]
+            for j in range(cnt[c * N + d], cnt[c * N + d + 1]):
+                p = pred[j]
+                b = blk[p]
+                # move p into the marked prefix of its block
+                q = bstart[b] + marked[b]
+                if loc[p] < q:
+                    continue  # already marked
+                other = elems[q]
+                elems[loc[p]] = other
+                loc[other] = loc[p]
+                elems[q] = p
+                loc[p] = q
+                if marked[b] == 0:
+                    touched[nt] = b
+                    nt += 1
+                marked[b] += 1
+        for t in range(nt):
+            b = touched[t]
+            mk = marked[b]
+            marked[b] = 0
+            if mk == bend[b] - bstart[b]:
+                continue
+            nb2 = nb
+            nb += 1
+            bstart[nb2] = bstart[b]
+            bend[nb2] = bstart[b] + mk
+            bstart[b] = bstart[b] + mk
+            for i in range(bstart[nb2], bend[nb2]):
+                blk[elems[i]] = nb2
+            small = nb2 if mk <= bend[b] - bstart[b] else b
+            for e in range(k):
+                if in_w[b * k + e]:
+                    pick = nb2
+                else:
+                    pick = small
+                work = _grow(work, top)
+                work[top] = pick * k + e
+                in_w[pick * k + e] = True
+                top += 1
+    # number real states' blocks by first appearance (the sink's block holds only the sink)
+    ids = np.full(nb, -1, dtype=np.int64)
+    out = np.empty(n, dtype=np.int64)
+    m = 0
+    for s in range(n):
+        b = blk[s]
+        if ids[b] < 0:
+            ids[b] = m
+            m += 1
+        out[s] = ids[b]
+    return out, m
 
 
 def coreachable_py(table, accepting):
@@ -136,8 +239,8 @@ def reachable_py(table, start):
     return reach
 
 
-def moore_refine_py(table, block):
-    """Reference twin: exact grouping with Python tuples."""
+def refine_partition_py(table, block):
+    """Reference twin: Moore rounds, exact grouping with Python tuples."""
     block = np.asarray(block, dtype=np.int64)
     nb = int(block.max()) + 1 if len(block) else 0
     while True:

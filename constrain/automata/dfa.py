@@ -92,8 +92,8 @@ class ByteDFA:
 def trim_and_minimize(table: np.ndarray, accepting: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Drop states that cannot reach acceptance, then merge equivalent states.
 
-    Moore-style partition refinement (numba): each round splits blocks by
-    (block, blocks of successors) signatures until stable. Returns
+    Hopcroft partition refinement (numba, O(k n log n), so long counting chains
+    from ``maxLength``-style bounds stay cheap). Returns
     (table, accepting, start) with start == 0, or an empty table when the
     language is empty.
     """
@@ -111,7 +111,7 @@ def trim_and_minimize(table: np.ndarray, accepting: np.ndarray, start: int) -> t
     remap[keep] = np.arange(len(keep))
     t = np.ascontiguousarray(remap[t[keep]], dtype=np.int32)  # -1 indexes remap[-1] == -1
     acc = accepting[keep]
-    block, n_blocks = _kernels.moore_refine(t, acc.astype(np.int64))
+    block, n_blocks = _kernels.refine_partition(t, acc.astype(np.int64))
     # Build the quotient automaton, start's block first.
     order = -np.ones(n_blocks, np.int64)
     order[block[0]] = 0
