@@ -211,3 +211,28 @@ def test_forced_bytes() -> None:
     assert dfa.forced_bytes(dfa.start) == b'{"name":"'
     s = dfa.step(dfa.start, b'{"name":"ab')
     assert dfa.forced_bytes(s) == b""
+
+
+@pytest.mark.parametrize("pattern", PATTERNS + [r"[a-f0-9]{1,40}", r'"(?:[^"\\]|\\.){0,30}"', r"(a|ab|abc)*(b|c){2,4}",
+                                     r"(a|b)*a(a|b){11}"])  # 4096 states: table growth, rehashing
+def test_subset_construction_kernel_matches_twin(pattern: str) -> None:
+    """The numba subset construction builds the same table as the Python twin."""
+    from constrain.regex import _kernels
+    from constrain.regex.parser import parse_regex
+    from constrain.regex.to_dfa import _NFA, _byte_classes, nfa_arrays
+
+    nfa = _NFA()
+    s, e = nfa.build(parse_regex(pattern))
+    byte_class = _byte_classes(nfa)
+    k = int(byte_class.max()) + 1
+    arrays = nfa_arrays(nfa, byte_class)
+    t1, a1, st1 = _kernels.subset_construction(*arrays, s, e, k, 100_000)
+    t2, a2, st2 = _kernels.subset_construction_py(*arrays, s, e, k, 100_000)
+    assert st1 == st2 == _kernels.OK
+    assert t1.shape == t2.shape
+    assert (t1 == t2).all() and (a1 == a2).all()
+    # the budget is enforced the same way
+    n = t1.shape[0]
+    if n > 1:
+        assert _kernels.subset_construction(*arrays, s, e, k, n - 1)[2] == _kernels.TOO_MANY_STATES
+        assert _kernels.subset_construction_py(*arrays, s, e, k, n - 1)[2] == _kernels.TOO_MANY_STATES

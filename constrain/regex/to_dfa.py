@@ -12,6 +12,7 @@ import numpy as np
 
 from ..automata.dfa import ByteDFA, trim_and_minimize
 from ..errors import RegexError, UnsupportedError
+from . import _kernels
 from .parser import Node, parse_regex
 from .utf8 import utf8_sequences
 
@@ -106,70 +107,29 @@ def _byte_classes(nfa: _NFA) -> np.ndarray:
     return (np.cumsum(cuts[:256]) - 1).astype(np.int32)
 
 
+def nfa_arrays(nfa: _NFA, byte_class: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The NFA as flat CSR arrays (edges labelled by byte-class ranges) for the kernels."""
+    eps_len = np.fromiter((len(e) for e in nfa.eps), dtype=np.int64, count=len(nfa.eps))
+    eps_ptr = np.zeros(len(nfa.eps) + 1, dtype=np.int64)
+    np.cumsum(eps_len, out=eps_ptr[1:])
+    eps_dst = np.fromiter((t for e in nfa.eps for t in e), dtype=np.int64, count=int(eps_ptr[-1]))
+    e_len = np.fromiter((len(e) for e in nfa.edges), dtype=np.int64, count=len(nfa.edges))
+    e_ptr = np.zeros(len(nfa.edges) + 1, dtype=np.int64)
+    np.cumsum(e_len, out=e_ptr[1:])
+    flat = np.array([x for e in nfa.edges for edge in e for x in edge], dtype=np.int64).reshape(-1, 3)
+    e_lo = byte_class[flat[:, 0]].astype(np.int64)
+    e_hi = byte_class[flat[:, 1]].astype(np.int64)
+    e_dst = np.ascontiguousarray(flat[:, 2])
+    return eps_ptr, eps_dst, e_ptr, e_lo, e_hi, e_dst
+
+
 def nfa_to_dfa(nfa: _NFA, start: int, accept: int, max_states: int = MAX_DFA_STATES) -> ByteDFA:
     byte_class = _byte_classes(nfa)
     k = int(byte_class.max()) + 1
-    # Epsilon closures, memoised per NFA state.
-    closure_memo: dict[int, frozenset[int]] = {}
-
-    def closure(state: int) -> frozenset[int]:
-        got = closure_memo.get(state)
-        if got is not None:
-            return got
-        seen = {state}
-        stack = [state]
-        while stack:
-            for t in nfa.eps[stack.pop()]:
-                if t not in seen:
-                    seen.add(t)
-                    stack.append(t)
-        got = frozenset(seen)
-        closure_memo[state] = got
-        return got
-
-    # Per NFA state: class -> epsilon-closed target set, precomputed once.
-    cls_of = byte_class.tolist()
-    moves_of: dict[int, list[tuple[int, frozenset[int]]]] = {}
-    for sidx, edges in enumerate(nfa.edges):
-        if edges:
-            per_class: dict[int, set[int]] = {}
-            for lo, hi, t in edges:
-                clos = closure(t)
-                for c in range(cls_of[lo], cls_of[hi] + 1):
-                    per_class.setdefault(c, set()).update(clos)
-            moves_of[sidx] = [(c, frozenset(v)) for c, v in per_class.items()]
-
-    start_set = closure(start)
-    ids = {start_set: 0}
-    sets = [start_set]
-    rows: list[list[int]] = []
-    accepting: list[bool] = []
-    i = 0
-    while i < len(sets):
-        cur = sets[i]
-        i += 1
-        accepting.append(accept in cur)
-        moves: dict[int, set[int]] = {}
-        for s in cur:
-            for c, clos in moves_of.get(s, ()):
-                got = moves.get(c)
-                if got is None:
-                    moves[c] = set(clos)
-                else:
-                    got |= clos
-        row = [-1] * k
-        for c, targets in moves.items():
-            tgt = frozenset(targets)
-            j = ids.get(tgt)
-            if j is None:
-                if len(sets) >= max_states:
-                    raise TooManyStates(f"regex needs more than {max_states} DFA states")
-                j = ids[tgt] = len(sets)
-                sets.append(tgt)
-            row[c] = j
-        rows.append(row)
-    table = np.array(rows, dtype=np.int32).reshape(len(rows), k)
-    acc = np.array(accepting, dtype=bool)
+    arrays = nfa_arrays(nfa, byte_class)
+    table, acc, status = _kernels.subset_construction(*arrays, start, accept, k, max_states)
+    if status == _kernels.TOO_MANY_STATES:
+        raise TooManyStates(f"regex needs more than {max_states} DFA states")
     table, acc, st = trim_and_minimize(table, acc, 0)
     if st < 0:
         raise RegexError("the regex matches no string (empty language)")
