@@ -66,12 +66,31 @@ def reachable(table, start):
 
 
 @njit(cache=True)
-def _grow(stack, top):
-    if top < stack.shape[0]:
-        return stack
-    bigger = np.empty(stack.shape[0] * 2, dtype=stack.dtype)
-    bigger[:top] = stack[:top]
-    return bigger
+def grow(a, need, fill):
+    """``a`` itself when it holds ``need`` items, else a copy at least twice as long, padded with ``fill``."""
+    if need <= a.shape[0]:
+        return a
+    cap = max(1, a.shape[0]) * 2
+    while cap < need:
+        cap *= 2
+    b = np.full(cap, fill, dtype=a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+@njit(cache=True)
+def _first_appearance(vals, n, n_ids):
+    """Renumber ``vals[:n]`` (ids below ``n_ids``) 0, 1, ... in order of first appearance: (ids, count)."""
+    ids = np.full(n_ids, -1, dtype=np.int64)
+    out = np.empty(n, dtype=np.int64)
+    m = 0
+    for s in range(n):
+        b = vals[s]
+        if ids[b] < 0:
+            ids[b] = m
+            m += 1
+        out[s] = ids[b]
+    return out, m
 
 
 @njit(cache=True)
@@ -89,15 +108,9 @@ def refine_partition(table, block):
     N = n + 1
     sink = n
     # initial blocks: compact ids of ``block``, the sink alone in the last one
-    seen = np.full(max(1, int(block.max()) + 1) if n else 1, -1, dtype=np.int64)
     blk = np.empty(N, dtype=np.int64)
-    nb = 0
-    for s in range(n):
-        b = block[s]
-        if seen[b] < 0:
-            seen[b] = nb
-            nb += 1
-        blk[s] = seen[b]
+    first, nb = _first_appearance(block, n, int(block.max()) + 1 if n else 1)
+    blk[:n] = first
     blk[sink] = nb
     nb += 1
     # elements grouped by block (counting sort)
@@ -198,21 +211,12 @@ def refine_partition(table, block):
                     pick = nb2
                 else:
                     pick = small
-                work = _grow(work, top)
+                work = grow(work, top + 1, 0)
                 work[top] = pick * k + e
                 in_w[pick * k + e] = True
                 top += 1
     # number real states' blocks by first appearance (the sink's block holds only the sink)
-    ids = np.full(nb, -1, dtype=np.int64)
-    out = np.empty(n, dtype=np.int64)
-    m = 0
-    for s in range(n):
-        b = blk[s]
-        if ids[b] < 0:
-            ids[b] = m
-            m += 1
-        out[s] = ids[b]
-    return out, m
+    return _first_appearance(blk, n, nb)
 
 
 def coreachable_py(table, accepting):

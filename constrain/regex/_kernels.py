@@ -12,33 +12,40 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..automata._kernels import grow
+
 #: Status codes returned beside the table.
 OK = 0
 TOO_MANY_STATES = 1
 
 
 @njit(cache=True)
-def _grow_i64(a, need):
-    if need <= a.shape[0]:
-        return a
-    cap = a.shape[0] * 2
-    while cap < need:
-        cap *= 2
-    b = np.empty(cap, dtype=np.int64)
-    b[: a.shape[0]] = a
-    return b
+def _closure(seeds, n_seeds, eps_ptr, eps_dst, mark, stamp, stack, found):
+    """Epsilon closure of ``seeds[:n_seeds]`` into ``found``, sorted; returns its size.
 
-
-@njit(cache=True)
-def _grow_i32(a, need):
-    if need <= a.shape[0]:
-        return a
-    cap = a.shape[0] * 2
-    while cap < need:
-        cap *= 2
-    b = np.full(cap, -1, dtype=np.int32)
-    b[: a.shape[0]] = a
-    return b
+    ``mark`` entries equal to ``stamp`` are taken as already seen, so each call
+    needs a fresh stamp (no clearing between calls)."""
+    top = 0
+    for q in range(n_seeds):
+        t = seeds[q]
+        if mark[t] != stamp:
+            mark[t] = stamp
+            stack[top] = t
+            top += 1
+    m = 0
+    while top > 0:
+        top -= 1
+        s = stack[top]
+        found[m] = s
+        m += 1
+        for j in range(eps_ptr[s], eps_ptr[s + 1]):
+            t = eps_dst[j]
+            if mark[t] != stamp:
+                mark[t] = stamp
+                stack[top] = t
+                top += 1
+    found[:m].sort()
+    return m
 
 
 @njit(cache=True)
@@ -74,24 +81,9 @@ def subset_construction(eps_ptr, eps_dst, e_ptr, e_lo, e_hi, e_dst, start, accep
 
     # closure of the start state
     stamp += 1
-    m = 0
-    top = 0
-    mark[start] = stamp
-    stack[0] = start
-    top = 1
-    while top > 0:
-        top -= 1
-        s = stack[top]
-        found[m] = s
-        m += 1
-        for j in range(eps_ptr[s], eps_ptr[s + 1]):
-            t = eps_dst[j]
-            if mark[t] != stamp:
-                mark[t] = stamp
-                stack[top] = t
-                top += 1
-    cur = np.sort(found[:m])
-    pool = _grow_i64(pool, m)
+    m = _closure(np.full(1, start, dtype=np.int64), 1, eps_ptr, eps_dst, mark, stamp, stack, found)
+    cur = found[:m].copy()
+    pool = grow(pool, m, 0)
     pool[:m] = cur
     offs[1] = m
     h = _set_hash(cur, m)
@@ -140,26 +132,8 @@ def subset_construction(eps_ptr, eps_dst, e_ptr, e_lo, e_hi, e_dst, start, accep
             if b0 == b1:
                 continue
             stamp += 1
-            m = 0
-            top = 0
-            for q in range(b0, b1):
-                t = bucket[q]
-                if mark[t] != stamp:
-                    mark[t] = stamp
-                    stack[top] = t
-                    top += 1
-            while top > 0:
-                top -= 1
-                s = stack[top]
-                found[m] = s
-                m += 1
-                for j in range(eps_ptr[s], eps_ptr[s + 1]):
-                    t = eps_dst[j]
-                    if mark[t] != stamp:
-                        mark[t] = stamp
-                        stack[top] = t
-                        top += 1
-            tgt = np.sort(found[:m])
+            m = _closure(bucket[b0:b1], b1 - b0, eps_ptr, eps_dst, mark, stamp, stack, found)
+            tgt = found[:m].copy()
             h = _set_hash(tgt, m)
             mask = np.uint64(slots.shape[0] - 1)
             pos = np.int64(h & mask)
@@ -183,16 +157,12 @@ def subset_construction(eps_ptr, eps_dst, e_ptr, e_lo, e_hi, e_dst, start, accep
                 dest = n_states
                 if n_states + 1 >= cap:
                     cap *= 2
-                    offs = _grow_i64(offs, cap + 1)
-                    hashes2 = np.empty(cap, dtype=np.uint64)
-                    hashes2[:n_states] = hashes[:n_states]
-                    hashes = hashes2
-                    acc2 = np.zeros(cap, dtype=np.bool_)
-                    acc2[:n_states] = acc[:n_states]
-                    acc = acc2
-                    rows = _grow_i32(rows, cap * k)
+                    offs = grow(offs, cap + 1, 0)
+                    hashes = grow(hashes, cap, 0)
+                    acc = grow(acc, cap, False)
+                    rows = grow(rows, cap * k, -1)
                 end = offs[n_states]
-                pool = _grow_i64(pool, end + m)
+                pool = grow(pool, end + m, 0)
                 pool[end:end + m] = tgt
                 offs[n_states + 1] = end + m
                 hashes[n_states] = h
