@@ -38,7 +38,7 @@ from constrain.errors import ConstraintError, SchemaError, UnsupportedError
 from constrain.schema import schema_to_regex
 from constrain.schema import numbers as num
 from constrain.schema.formats import FORMATS, format_pattern
-from constrain.schema.to_regex import _Compiler
+from constrain.schema.to_regex import EmptyLanguageError, _Compiler
 
 from .conftest import shared_data
 
@@ -425,6 +425,32 @@ CASES = [
      ["ab-1", "AB-12", "ab-123"]),
     ("pattern-unanchored", {"type": "string", "pattern": "abc"}, ["abc", "xxabcyy", "abc\n"], ["ab", "xbc"]),
     ("pattern-nullable", {"type": "string", "pattern": "[0-9]*"}, ["", "anything"], []),
+    ("pattern-and-format", {"type": "string", "pattern": "^[a-c]", "format": "uuid", "maxLength": 36},
+     ["a1b2c3d4-0000-4000-8000-000000000000"], ["01b2c3d4-0000-4000-8000-000000000000", "abc"]),
+    ("patterns-allOf", {"allOf": [{"type": "string", "pattern": "^[a-z]+$"}, {"pattern": "q"}]},
+     ["q", "aqa"], ["a", "Q", "aq1"]),
+    ("pattern-not-enum", {"type": "string", "pattern": "^[ab]{1,2}$", "not": {"enum": ["a", "ab"]}},
+     ["b", "aa", "ba", "bb"], ["a", "ab", "c"]),
+    ("pattern-length", {"type": "string", "pattern": "^(ab|c)*d?$", "minLength": 3, "maxLength": 4},
+     ["abc", "cccd", "abab", "ccd"], ["ab", "ababd", "cc"]),
+    ("patternProperties-regions",
+     {"type": "object", "properties": {"id": {"type": "string"}},
+      "patternProperties": {"^x-": {"type": "integer"}, "[0-9]$": {"type": "integer", "minimum": 5}},
+      "additionalProperties": {"type": "boolean"}},
+     [{"id": "a", "x-a": 1}, {"x-1": 7}, {"a1": 9}, {"b": True}, {"id": "q", "x-": -3, "k": False}],
+     [{"x-1": 1}, {"x-a": True}, {"b": 1}, {"a1": True}, {"id": 1}]),
+    ("patternProperties-closed",
+     {"type": "object", "patternProperties": {"^a": {"type": "null"}, "^b": {"type": "boolean"}},
+      "additionalProperties": False},
+     [{}, {"a": None}, {"b": True, "ab": None}], [{"c": None}, {"a": True}, {"ba": None}]),
+    ("propertyNames-with-properties",
+     {"type": "object", "properties": {"long_name": {"type": "integer"}}, "propertyNames": {"maxLength": 9},
+      "additionalProperties": {"type": "integer"}},
+     [{"long_name": 1, "abc": 2}], [{"abcdefghij": 1}, {"abc": "s"}]),
+    ("forbidden-name-not-extra",
+     {"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"], "additionalProperties": True,
+      "not": {"required": ["lose"]}},
+     [{"id": "a"}, {"id": "a", "win": 1}], [{"id": "a", "lose": 1}]),
     ("pattern-len", {"type": "string", "pattern": "^[a-z0-9-]+$", "maxLength": 5}, ["a", "ab-cd"],
      ["abcdef", ""]),
     ("pattern-alt-anchors", {"type": "string", "pattern": "^$|^[0-9]{3}$"}, ["", "123"], ["12", "1234"]),
@@ -641,7 +667,7 @@ ERRORS = [
     ({"oneOf": [{"type": "string", "pattern": "^a"}, {"type": "string", "pattern": "b$"}]},
      UnsupportedError, "/oneOf"),
     ({"type": "string", "not": {"pattern": "^a"}}, UnsupportedError, "/not/pattern"),
-    ({"type": "string", "pattern": "^a", "format": "date"}, UnsupportedError, "/format"),
+    ({"type": "string", "pattern": "^a", "format": "date"}, EmptyLanguageError, "/format"),
     ({"$schema": "http://json-schema.org/draft-03/schema#", "type": "string"}, UnsupportedError, "/$schema"),
     ({"type": "object", "additionalProperties": {"type": "integer"}, "minProperties": 3},
      UnsupportedError, "/minProperties"),

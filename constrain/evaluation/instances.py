@@ -122,9 +122,10 @@ def _declared(schema: Any, root: Any) -> list[str]:
     return list(props) if isinstance(props, dict) else []
 
 
-def _item_schemas(schema: Any, root: Any, n: int) -> list[Any]:
+def _item_schemas(schema: Any, root: Any, value: list, validator: Any, depth: int = 0) -> list[Any]:
+    n = len(value)
     schema = _resolve(schema, root)
-    if not isinstance(schema, dict):
+    if not isinstance(schema, dict) or depth > _MAX_DEPTH:
         return [None] * n
     prefix = schema.get("prefixItems")
     items = schema.get("items")
@@ -133,8 +134,13 @@ def _item_schemas(schema: Any, root: Any, n: int) -> list[Any]:
     prefix = prefix if isinstance(prefix, list) else []
     out = [prefix[i] if i < len(prefix) else items for i in range(n)]
     if all(s is None for s in out):
-        for branch in schema.get("allOf") or () if isinstance(schema.get("allOf"), list) else ():
-            inner = _item_schemas(branch, root, n)
+        branches = list(schema.get("allOf") or () if isinstance(schema.get("allOf"), list) else ())
+        for kw in ("anyOf", "oneOf"):  # the branch the list validates against first
+            alts = schema.get(kw)
+            if isinstance(alts, list):
+                branches += sorted(alts, key=lambda b: not validates(validator, value, b))
+        for branch in branches:
+            inner = _item_schemas(branch, root, value, validator, depth + 1)
             if any(s is not None for s in inner):
                 return inner
     return out
@@ -191,7 +197,7 @@ def schema_order(value: Any, schema: Any, *, root: Any = None, validator: Any = 
                 if sub is not None else value[k]
         return out
     if isinstance(value, list):
-        subs_l = _item_schemas(schema, root, len(value))
+        subs_l = _item_schemas(schema, root, value, validator)
         return [schema_order(v, s, root=root, validator=validator, _depth=_depth + 1) if s is not None else v
                 for v, s in zip(value, subs_l)]
     return value

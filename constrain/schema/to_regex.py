@@ -54,6 +54,7 @@ from jsonschema import validators as _js_validators
 
 from ..errors import ConstraintError, SchemaError, UnsupportedError
 from . import numbers as _num
+from . import string_sets as _ss
 from . import strings as _st
 from .formats import UNSUPPORTED_FORMATS, format_pattern
 
@@ -235,6 +236,7 @@ class _Gen:
     props: dict = field(default_factory=dict)
     int_range: tuple | None = None
     components: list | None = None
+    string_ast: Any = None  # strings: the decoded language, for key algebra (propertyNames)
 
     def leaves(self) -> list[_Gen]:
         if self.components is None:
@@ -1543,19 +1545,43 @@ class _Compiler:
                 continue
             uniq.append((sh, sp))
         if len(uniq) > 1:
-            raise UnsupportedError(
-                "several patterns/formats on one string (their intersection is not computed)", pointer=uniq[1][1]
-            )
+            try:
+                both = _ss.intersect_all([sh for sh, _sp in uniq])
+            except _ss.TooComplex:
+                raise UnsupportedError(
+                    "several patterns/formats on one string: their intersection is too complex", pointer=uniq[1][1]
+                ) from None
+            if _st.is_never(both):
+                raise EmptyLanguageError("no string matches all the patterns/formats: empty language",
+                                         pointer=uniq[1][1])
+            uniq = [(both, uniq[0][1])]
         if excluded:
             if uniq:
-                raise UnsupportedError(
-                    "excluding string values together with a pattern/format", pointer=node.notin_ptr or uniq[0][1]
-                )
-            uniq = [(_st.exclude_strings(excluded), node.type_ptr or "")]
+                literals = [_st.cat([("set", _st.chars(ch)) for ch in x]) for x in excluded]
+                try:
+                    rest = _ss.difference(uniq[0][0], literals)
+                except _ss.TooComplex:
+                    raise UnsupportedError(
+                        "excluding string values together with a pattern/format: too complex",
+                        pointer=node.notin_ptr or uniq[0][1],
+                    ) from None
+                uniq = [(rest, uniq[0][1])]
+            else:
+                uniq = [(_st.exclude_strings(excluded), node.type_ptr or "")]
         if uniq:
             shape, sp = uniq[0]
             try:
-                ast = _st.restrict_length_subset(shape, lo, hi)
+                ast = _st.restrict_length(shape, lo, hi)
+            except _st.CannotRestrict:
+                ast = None
+            if ast is None:  # exact by automata when the structural rewrite fails
+                try:
+                    ast = _ss.intersect_all([shape, _st.any_string(lo, hi)])
+                except _ss.TooComplex:
+                    pass
+            try:
+                if ast is None:
+                    ast = _st.restrict_length_subset(shape, lo, hi)
             except _st.CannotRestrict:
                 raise UnsupportedError(
                     "minLength/maxLength together with this pattern/format cannot be expressed exactly", pointer=sp
@@ -1572,7 +1598,7 @@ class _Compiler:
             raise UnsupportedError(str(e), pointer=node.min_len_ptr or node.max_len_ptr or node.type_ptr or "") from None
         if body is None:
             raise EmptyLanguageError("empty string language", pointer=node.type_ptr or "")
-        return _Gen('"' + body + '"', frozenset({"string"}))
+        return _Gen('"' + body + '"', frozenset({"string"}), string_ast=ast)
 
     # arrays ----------------------------------------------------------------
     def _compile_array(self, node: _Node, path: frozenset, depth: int) -> _Gen:
@@ -1784,7 +1810,9 @@ class _Compiler:
         # extra properties: never under a declared name, always after the declared ones
         colon = ws + ":" + ws
         comma = ws + "," + ws
-        extra_rx = self._extras(node, names, path, colon, force=node.min_props > len(entries))
+        # forbidden names (negated ``required``) must not come back as extra keys either
+        taken = names + [k for k in node.forbid if k not in names]
+        extra_rx = self._extras(node, taken, path, colon, force=node.min_props > len(entries))
         n_req = sum(1 for _n, _g, r in entries if r)
         n_all = len(entries)
         cmin, cmax = node.min_props, node.max_props
@@ -1835,25 +1863,8 @@ class _Compiler:
         if node.deps:
             return None
         try:
-            if node.pattern_props:
-                if len(node.pattern_props) != 1 or names or node.property_names:
-                    return None
-                pat, ploc, _pp = node.pattern_props[0]
-                try:
-                    key_ast = _st.parse_pattern(pat)
-                except (_st.PatternUnsupported, _st.PatternInvalid):
-                    return None
-                items: list = [ploc]
-                for _declared, pats, aploc, _app in node.ap_parts:
-                    if pat not in pats:
-                        if aploc.schema is False:
-                            return None
-                        items.append(aploc)
-                value = self._compile_items(items, path | {i.ptr for i in items}, ANY_DEPTH)
-                key_body = _st.render(key_ast)
-                if key_body is None:
-                    return None
-                return '"' + key_body + '"' + colon + value.regex
+            if node.pattern_props or (node.property_names and names):
+                return self._pattern_extras(node, names, path, colon, force)
             explicit = [aploc for _d, _p, aploc, _pp in node.ap_parts]
             if explicit:
                 if any(a.schema is False for a in explicit):
@@ -1868,8 +1879,6 @@ class _Compiler:
                         return None
                     items = [node.uneval_props]
             if node.property_names:
-                if names:
-                    return None
                 key_gen = self._compile_items(
                     list(node.property_names) + [_Part({"__types__": {"string"}}, node.property_names[0].ptr, "", 0,
                                                        synthetic=True)],
@@ -1884,6 +1893,75 @@ class _Compiler:
             return key_rx + colon + value.regex
         except EmptyLanguageError:
             return None
+
+    def _key_language(self, node: _Node, path: frozenset):
+        """The decoded language ``propertyNames`` allows, or None when it is not a string language."""
+        gen = self._compile_items(
+            list(node.property_names)
+            + [_Part({"__types__": {"string"}}, node.property_names[0].ptr, "", 0, synthetic=True)],
+            path, ANY_DEPTH)
+        langs = []
+        for leaf in gen.leaves():
+            if leaf.string_ast is not None:
+                langs.append(leaf.string_ast)
+            elif leaf.finite is not None and all(isinstance(v, str) for v in leaf.finite):
+                langs.extend(_st.cat([("set", _st.chars(ch)) for ch in v]) for v in leaf.finite)
+            else:
+                return None
+        return _st.alt(langs)
+
+    def _pattern_extras(self, node: _Node, names: list, path: frozenset, colon: str, force: bool) -> str | None:
+        """Extra members when ``patternProperties`` apply: one alternative per
+        region of the key space (keys matching exactly the patterns of a set S
+        and none of the declared names), whose value satisfies those patterns'
+        schemas and every ``additionalProperties`` no pattern of its part covers."""
+        pats = node.pattern_props
+        asts = []
+        for pat, _ploc, pp in pats:
+            try:
+                asts.append(_st.parse_pattern(pat))
+            except _st.PatternInvalid:
+                raise SchemaError(f"invalid patternProperties regex {pat!r}", pointer=pp) from None
+            except _st.PatternUnsupported:
+                return None
+        within = []
+        if names:
+            within.append(_st.exclude_strings(names))
+        if node.property_names:
+            key_lang = self._key_language(node, path)
+            if key_lang is None:
+                return None
+            within.append(key_lang)
+        try:
+            regions = _ss.regions(asts, within)
+        except _ss.TooComplex:
+            return None
+        members = []
+        for matched, key_ast in sorted(regions.items(), key=lambda kv: sorted(kv[0])):
+            items: list = [pats[i][1] for i in sorted(matched)]
+            for _declared, part_pats, aploc, _app in node.ap_parts:
+                if not any(pats[i][0] in part_pats for i in matched):
+                    items.append(aploc)
+            if not matched and not node.ap_parts:
+                if not self.ap_default and not force:
+                    continue
+                if node.uneval_props is not None:
+                    items.append(node.uneval_props)
+            if any(isinstance(i, _Loc) and i.schema is False for i in items):
+                continue
+            try:
+                if all(isinstance(i, _Loc) and (i.schema is True or i.schema == {}) for i in items):
+                    value = self._any(ANY_DEPTH - 1)
+                else:
+                    value = self._compile_items(items, path | {i.ptr for i in items}, ANY_DEPTH)
+            except EmptyLanguageError:
+                continue
+            body = _st.render(key_ast)
+            if body is not None:
+                members.append('"' + body + '"' + colon + value.regex)
+        if not members:
+            return None
+        return members[0] if len(members) == 1 else "(?:" + "|".join(members) + ")"
 
     def _object_body(self, texts, cmin, cmax, extra_rx, comma, node) -> str | None:
         n = len(texts)
