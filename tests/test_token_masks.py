@@ -21,6 +21,8 @@ MASK_REGEXES = [
     r"(red|green|blue)",
     r" ?[A-Z][a-z]+( [A-Z][a-z]+)*\.",
     r"[\u4e00-\u9fff]{1,4}|😀+",
+    # JSON string bodies: the states inside loop on plain text (the plain-slice path)
+    r'\{"k":"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"(?:,"v":"[^"\\\x00-\x1f]*")?\}',
 ]
 
 _VOCABS: dict[str, Vocabulary] = {}
@@ -188,3 +190,31 @@ def test_trie_builder_matches_python_twin() -> None:
     data = np.frombuffer(b"".join(items), dtype=np.uint8)
     for have, want in zip(_kernels.build_trie(data, offsets), _kernels.build_trie_py(data, offsets)):
         np.testing.assert_array_equal(have, want)
+
+
+def test_plain_slice_states_and_kernel_twin() -> None:
+    """The string-body states of a JSON string regex absorb plain text (so their
+    masks start from the precomputed slice); states that must not are refused;
+    the numba check agrees with its code-point-by-code-point twin."""
+    from constrain.tokens.slices import absorbs_plain, is_plain, plain_slice_for
+
+    vocab = vocab_for("qwen3")
+    c = compile_regex(MASK_REGEXES[-1], vocab)
+    table = np.ascontiguousarray(c.dfa.table, dtype=np.int32)
+    cls = np.ascontiguousarray(c.dfa.byte_class, dtype=np.int32)
+    inside = c.dfa.step(c.dfa.start, b'{"k":"ab')
+    assert absorbs_plain(table, cls, inside)
+    assert not absorbs_plain(table, cls, c.dfa.start)
+    for q in {c.dfa.start, inside, c.dfa.step(c.dfa.start, b'{"k":"a\\'), c.dfa.step(c.dfa.start, b'{"k')}:
+        assert _kernels.absorbs_plain(table, cls, q, _kernels.PLAIN_SHAPES) == \
+            _kernels.absorbs_plain_py(table, cls, q, _kernels.PLAIN_SHAPES)
+    for tok in MASK_TOKENIZERS:  # the sliced mask equals brute force on every tokenizer
+        v = vocab_for(tok)
+        cv = compile_regex(MASK_REGEXES[-1], v)
+        q = cv.dfa.step(cv.dfa.start, b'{"k":"ab')
+        assert set(ids_from_mask(cv.mask(q), v.size).tolist()) == brute_force_allowed(cv, q), tok
+    sl = plain_slice_for(vocab)
+    assert sl.count > 0.8 * vocab.size  # the slice is most of the vocabulary
+    ids = ids_from_mask(sl.words, vocab.size)
+    assert all(is_plain(vocab.token_bytes[t]) for t in ids[:2000])
+    assert not is_plain(b'a"') and not is_plain(b"\xe4\xb8") and is_plain("é中".encode())

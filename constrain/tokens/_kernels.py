@@ -135,3 +135,90 @@ def build_trie_py(data, offsets):
         open_nodes.append(i)
     return (np.array(node_byte, np.uint8), np.array(node_depth, np.int32),
             np.array(node_end, np.int32), np.array(node_of, np.int32))
+
+
+# UTF-8 shapes of the code points U+0020..U+10FFFF other than '"' and '\\'
+# (surrogates excluded): (lead lo, lead hi, then (lo, hi) per continuation byte)
+PLAIN_SHAPES = np.array([
+    # lead lo, lead hi, c1 lo, c1 hi, c2 lo, c2 hi, c3 lo, c3 hi (0, -1: absent)
+    [0xC2, 0xDF, 0x80, 0xBF, 0, -1, 0, -1],
+    [0xE0, 0xE0, 0xA0, 0xBF, 0x80, 0xBF, 0, -1],
+    [0xE1, 0xEC, 0x80, 0xBF, 0x80, 0xBF, 0, -1],
+    [0xED, 0xED, 0x80, 0x9F, 0x80, 0xBF, 0, -1],
+    [0xEE, 0xEF, 0x80, 0xBF, 0x80, 0xBF, 0, -1],
+    [0xF0, 0xF0, 0x90, 0xBF, 0x80, 0xBF, 0x80, 0xBF],
+    [0xF1, 0xF3, 0x80, 0xBF, 0x80, 0xBF, 0x80, 0xBF],
+    [0xF4, 0xF4, 0x80, 0x8F, 0x80, 0xBF, 0x80, 0xBF],
+], dtype=np.int32)
+
+_SET_CAP = 64
+
+
+@njit(cache=True, nogil=True)
+def absorbs_plain(table, byte_class, state, shapes):
+    """True when every plain character (a code point of U+0020..U+10FFFF other
+    than '"' and '\\\\') read from ``state`` leads back to ``state``.
+
+    The states reachable after each byte of a shape are tracked as a small set:
+    every combination of bytes in a shape's ranges is a valid code point, so the
+    set is exact. A set that outgrows its buffer answers False (the caller then
+    walks the whole trie, which is always correct)."""
+    for b in range(0x20, 0x80):
+        if b == 0x22 or b == 0x5C:
+            continue
+        if table[state, byte_class[b]] != state:
+            return False
+    cur = np.empty(_SET_CAP, dtype=np.int32)
+    nxt = np.empty(_SET_CAP, dtype=np.int32)
+    for r in range(shapes.shape[0]):
+        n_cur = 1
+        cur[0] = state
+        for step in range(4):
+            lo = shapes[r, 2 * step]
+            hi = shapes[r, 2 * step + 1]
+            if hi < lo:
+                break
+            n_nxt = 0
+            for j in range(n_cur):
+                s = cur[j]
+                prev_cls = -1
+                for b in range(lo, hi + 1):
+                    c = byte_class[b]
+                    if c == prev_cls:
+                        continue
+                    prev_cls = c
+                    t = table[s, c]
+                    if t < 0:
+                        return False
+                    seen = False
+                    for m in range(n_nxt):
+                        if nxt[m] == t:
+                            seen = True
+                            break
+                    if not seen:
+                        if n_nxt == _SET_CAP:
+                            return False
+                        nxt[n_nxt] = t
+                        n_nxt += 1
+            for m in range(n_nxt):
+                cur[m] = nxt[m]
+            n_cur = n_nxt
+        for j in range(n_cur):
+            if cur[j] != state:
+                return False
+    return True
+
+
+def absorbs_plain_py(table, byte_class, state, shapes):
+    """Reference twin of :func:`absorbs_plain`: every plain code point, one by one."""
+    for cp in range(0x20, 0x110000):
+        if cp in (0x22, 0x5C) or 0xD800 <= cp <= 0xDFFF:
+            continue
+        s = state
+        for b in chr(cp).encode("utf-8"):
+            s = table[s, byte_class[b]]
+            if s < 0:
+                return False
+        if s != state:
+            return False
+    return True

@@ -2,7 +2,9 @@
 
 Masks are computed lazily per DFA state by walking the vocabulary trie
 through the DFA (numba kernel) and memoised, so compiling is cheap and a
-revisited state costs one memory copy.
+revisited state costs one memory copy. States that loop on plain string text
+start from the vocabulary's precomputed plain slice and walk only the other
+tokens (see :mod:`.slices`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from ..automata.dfa import ByteDFA
 from . import _kernels
 from .base import Constraint, Matcher
 from .bitmask import allocate_mask, as_uint32_words, mask_from_ids
+from .slices import absorbs_plain, plain_slice_for
 from .trie import trie_for
 
 _FINISHED = -2
@@ -48,8 +51,13 @@ class DFAConstraint(Constraint):
         got = self._masks.get(state)
         if got is not None:
             return got
-        out = allocate_mask(self.vocab.size)
         t = self.trie
+        if absorbs_plain(self._table, self._byte_class, state):
+            sl = plain_slice_for(self.vocab)
+            out = sl.words.copy()
+            t = sl.rest
+        else:
+            out = allocate_mask(self.vocab.size)
         _kernels.dfa_trie_mask(
             self._table, self._byte_class, state, t.node_byte, t.node_depth, t.node_end,
             t.tok_start, t.tok_ids, t.max_depth, out,
