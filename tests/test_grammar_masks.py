@@ -238,3 +238,38 @@ def test_masks_are_cached_and_read_only() -> None:
     b = c.engine.mask(m.earley_set)
     assert a is b  # same lexer configuration and origins inside one string: one mask
     assert not a.flags.writeable
+
+
+def test_plain_slice_masks_equal_whole_trie_walks() -> None:
+    """Configurations inside string bodies (chains with minLength/maxLength) and
+    at keys that may be any undeclared name (closures) start from the plain
+    slice; the masks equal the whole-trie walks of the interpreted engine (which
+    never slices) at every token of instances of a recursive schema."""
+    from constrain import compile_json_schema
+
+    schema = {
+        "$defs": {"node": {"type": "object", "properties": {
+            "name": {"type": "string", "minLength": 2},
+            "code": {"type": "string", "maxLength": 3},
+            "kids": {"type": "array", "items": {"$ref": "#/$defs/node"}}},
+            "additionalProperties": {"type": "string"}}},
+        "$ref": "#/$defs/node",
+    }
+    texts = ['{"name":"ab cd","code":"x1","kids":[{"name":"é中文 text","kids":[],"zz":"q\\"w"}],"extra":"v"}',
+             '{"code":"","kids":[{"code":"abc"}],"nam":"prefix of a name"}']
+    for vname in ("qwen3", "gpt2"):
+        v = vocab(vname)
+        c = compile_json_schema(schema, v, additional_properties=True).inner
+        assert isinstance(c, GrammarConstraint)
+        twin = GrammarConstraint(c.compiled, v, use_numba=False)
+        for text in texts:
+            ids = v.encode(text)
+            m = c.matcher()
+            for k in range(len(ids) + 1):
+                S = m.earley_set
+                got = c.engine.compute(S)
+                assert np.array_equal(got, twin.engine.compute(S)), (vname, text, k)
+                if k < len(ids):
+                    assert m.accept_token(ids[k]), (vname, text, k)
+    sliced = c.engine._rest_args is not None
+    assert sliced, "no configuration took the plain slice"

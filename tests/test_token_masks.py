@@ -193,28 +193,55 @@ def test_trie_builder_matches_python_twin() -> None:
 
 
 def test_plain_slice_states_and_kernel_twin() -> None:
-    """The string-body states of a JSON string regex absorb plain text (so their
-    masks start from the precomputed slice); states that must not are refused;
-    the numba check agrees with its code-point-by-code-point twin."""
-    from constrain.tokens.slices import absorbs_plain, is_plain, plain_slice_for
+    """String-body states take the plain slice: unbounded bodies (also after a
+    minimum length) and bounded ones (a chain of maxLength states); states where
+    plain characters disagree do not; the numba successor check agrees with its
+    code-point-by-code-point twin; sliced masks equal brute force everywhere."""
+    from constrain.tokens.slices import is_plain, plain_budget, plain_slice_for
 
     vocab = vocab_for("qwen3")
-    c = compile_regex(MASK_REGEXES[-1], vocab)
-    table = np.ascontiguousarray(c.dfa.table, dtype=np.int32)
-    cls = np.ascontiguousarray(c.dfa.byte_class, dtype=np.int32)
-    inside = c.dfa.step(c.dfa.start, b'{"k":"ab')
-    assert absorbs_plain(table, cls, inside)
-    assert not absorbs_plain(table, cls, c.dfa.start)
-    for q in {c.dfa.start, inside, c.dfa.step(c.dfa.start, b'{"k":"a\\'), c.dfa.step(c.dfa.start, b'{"k')}:
-        assert _kernels.absorbs_plain(table, cls, q, _kernels.PLAIN_SHAPES) == \
-            _kernels.absorbs_plain_py(table, cls, q, _kernels.PLAIN_SHAPES)
+    sl = plain_slice_for(vocab)
+    body = '(?:[^"\\\\\\x00-\\x1f]|\\\\["\\\\/bfnrt]|\\\\u[0-9a-fA-F]{4})'
+    cases = [  # (regex, prefix, expected budget)
+        ('"' + body + '*"', b'"ab', -1),
+        ('"' + body + '{2,}"', b'"', -1),
+        ('"' + body + '{0,3}"', b'"a', 2),
+        ('"' + body + '{1,3}"', b'"abc', 0),
+        ('"[a-z]*"', b'"', None),
+        ('"' + body + '*"', b'"a\\', None),
+    ]
+    for rx, prefix, want in cases:
+        c = compile_regex(rx, vocab)
+        table = np.ascontiguousarray(c.dfa.table, dtype=np.int32)
+        cls = np.ascontiguousarray(c.dfa.byte_class, dtype=np.int32)
+        q = c.dfa.step(c.dfa.start, prefix)
+        assert plain_budget([(table, cls, q, None)], sl.max_chars) == want, (rx, prefix)
+        assert _kernels.plain_successor(table, cls, q, _kernels.PLAIN_SHAPES) == \
+            _kernels.plain_successor_py(table, cls, q, _kernels.PLAIN_SHAPES), (rx, prefix)
+        assert set(ids_from_mask(c.mask(q), vocab.size).tolist()) == brute_force_allowed(c, q), (rx, prefix)
+        blocked = np.zeros(table.shape[0], dtype=bool)
+        for need_live in (True, False):
+            args = (table, cls, q, _kernels.PLAIN_SHAPES, blocked, False, need_live, 4096)
+            assert _kernels.plain_reach(*args) == _kernels.plain_reach_py(*args), (rx, prefix, need_live)
+    # a closure: an extra key may be any string but a declared name, so plain text
+    # leads to different states that all stay live
+    from constrain import compile_json_schema
+
+    obj = compile_json_schema({"type": "object", "properties": {"ab": {"type": "integer"}},
+                               "additionalProperties": {"type": "integer"}}, vocab).inner
+    table = np.ascontiguousarray(obj.dfa.table, dtype=np.int32)
+    cls = np.ascontiguousarray(obj.dfa.byte_class, dtype=np.int32)
+    q = obj.dfa.step(obj.dfa.start, b'{"ab":1,"')
+    assert _kernels.plain_successor(table, cls, q, _kernels.PLAIN_SHAPES) == -2
+    assert plain_budget([(table, cls, q, None)], sl.max_chars) == -1
+    assert set(ids_from_mask(obj.mask(q), vocab.size).tolist()) == brute_force_allowed(obj, q)
     for tok in MASK_TOKENIZERS:  # the sliced mask equals brute force on every tokenizer
         v = vocab_for(tok)
-        cv = compile_regex(MASK_REGEXES[-1], v)
-        q = cv.dfa.step(cv.dfa.start, b'{"k":"ab')
-        assert set(ids_from_mask(cv.mask(q), v.size).tolist()) == brute_force_allowed(cv, q), tok
-    sl = plain_slice_for(vocab)
+        for rx, prefix, _want in cases[:4]:
+            cv = compile_regex(rx, v)
+            q = cv.dfa.step(cv.dfa.start, prefix)
+            assert set(ids_from_mask(cv.mask(q), v.size).tolist()) == brute_force_allowed(cv, q), (tok, rx)
     assert sl.count > 0.8 * vocab.size  # the slice is most of the vocabulary
-    ids = ids_from_mask(sl.words, vocab.size)
+    ids = ids_from_mask(sl.words(-1), vocab.size)
     assert all(is_plain(vocab.token_bytes[t]) for t in ids[:2000])
     assert not is_plain(b'a"') and not is_plain(b"\xe4\xb8") and is_plain("é中".encode())

@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from ..tokens.bitmask import mask_from_ids, mask_words
+from ..tokens.slices import plain_budget, plain_slice_for
 from ..tokens.trie import trie_for
 from . import _kernels as K
 from .earley import _COMPLETE, CompiledGrammar, ESet, build_child, leo
@@ -323,6 +324,8 @@ class MaskEngine:
         self.eos_words.setflags(write=False)
         t = self.trie
         self._trie_args = (t.node_byte, t.node_depth, t.node_end, t.tok_start, t.tok_ids, _subtree_bytes(t))
+        self._rest_args: tuple | None = None  # the plain slice's rest trie, built on first use
+        self._terminal_tables: dict[int, tuple] = {}
         self._b_node = np.empty(1 << 12, dtype=np.int32)
         self._b_cfg = np.empty(1 << 12, dtype=np.int32)
         self._st_node = np.empty(1 << 12, dtype=np.int32)
@@ -364,10 +367,23 @@ class MaskEngine:
             self._root.move_to_end(cid)
             return got
         lex = self.lexer
-        out = np.zeros(self.words, dtype=np.uint32)
         with lex.lock:
+            trie_args = self._trie_args
+            budget = None
+            if self.use_numba:  # the interpreted twins check the plain walk on the whole trie
+                sl = plain_slice_for(self.vocab)
+                budget = self._plain_budget(cid, sl.max_chars)
+            if budget is None:
+                out = np.zeros(self.words, dtype=np.uint32)
+            else:  # plain tokens cross no boundary: their bits are the slice's, the walk covers the rest
+                out = sl.words(budget).copy()
+                if self._rest_args is None:
+                    r = sl.rest
+                    self._rest_args = (r.node_byte, r.node_depth, r.node_end, r.tok_start, r.tok_ids,
+                                       _subtree_bytes(r))
+                trie_args = self._rest_args
             while True:
-                nb = int(self._root_walk(lex.arrays(), lex.scratch, *self._trie_args, lex.gcls, self.trie.max_depth,
+                nb = int(self._root_walk(lex.arrays(), lex.scratch, *trie_args, lex.gcls, self.trie.max_depth,
                                          cid, out, self._b_node, self._b_cfg, self._scratch_counters))
                 if nb >= 0:
                     break
@@ -379,11 +395,33 @@ class MaskEngine:
         for a in (out, bn, ucfg, inv):
             a.setflags(write=False)
         self.stats["root_walks"] += 1
-        entry = (out, bn, ucfg, inv)
+        entry = (out, bn, ucfg, inv, trie_args)
         self._root[cid] = entry
         while len(self._root) > self._root_cache_size:
             self._root.popitem(last=False)
         return entry
+
+    def _plain_budget(self, cid: int, max_chars: int) -> int | None:
+        """:func:`plain_budget` of a configuration, read off its terminals' own DFAs
+        (complete tables) instead of growing lexer rows for every UTF-8 byte class.
+        A plain character moves each triple ``(t, state, k)`` inside terminal ``t``
+        or drops it; a boundary arises exactly where a terminal accepts. Ignored
+        lexemes restart other terminals, so configurations with any are left out."""
+        triples, restarts = self.lexer.config(cid)
+        if restarts:
+            return None
+        comps = []
+        for t, s, _k in triples:
+            if self.lexer.is_ignore[t]:
+                return None
+            got = self._terminal_tables.get(t)
+            if got is None:
+                dfa = self.cg.scan_dfas[t]
+                got = self._terminal_tables[t] = (np.ascontiguousarray(dfa.table, dtype=np.int32),
+                                                  np.ascontiguousarray(dfa.byte_class, dtype=np.int32),
+                                                  np.asarray(dfa.accepting, dtype=bool))
+            comps.append((got[0], got[1], s, got[2]))
+        return plain_budget(comps, max_chars)
 
     def _handle(self, code: int) -> None:
         if code == K.ERR_BOUNDARY:
@@ -436,14 +474,14 @@ class MaskEngine:
 
     def _compute(self, S: ESet, cid: int, ranks: list[ESet], sigs: tuple) -> np.ndarray:
         self.stats["computed"] += 1
-        bits, bn, ucfg, inv = self.root_walk(cid)
+        bits, bn, ucfg, inv, trie_args = self.root_walk(cid)
         out = bits.copy()
         if len(bn):
             lex = self.lexer
             if len(lex.ctx_sets) >= lex.MAX_CONTEXTS or len(lex.root_children) + len(lex.ctx_children) >= 4 * lex.MAX_CONTEXTS:
                 lex.reset_contexts()  # only between masks: the kernels' stacks hold context ids
             kids = np.array([self._root_child(ranks, sigs, int(c)) for c in ucfg.tolist()], dtype=np.int32)
-            self._follow(bn, kids[inv], out)
+            self._follow(bn, kids[inv], out, trie_args)
         if S.accepting:
             np.bitwise_or(out, self.eos_words, out=out)
         return out
@@ -506,8 +544,11 @@ class MaskEngine:
             lex.ctx_children[key] = gid
         return gid
 
-    def _follow(self, nodes: np.ndarray, ctxs: np.ndarray, out: np.ndarray) -> None:
-        """Walk below every (boundary node, context) pair, to the bottom (caller holds the lock)."""
+    def _follow(self, nodes: np.ndarray, ctxs: np.ndarray, out: np.ndarray, trie_args: tuple) -> None:
+        """Walk below every (boundary node, context) pair, to the bottom (caller holds the lock).
+
+        ``trie_args`` is the trie the boundary nodes index: the whole vocabulary's,
+        or the plain slice's rest when the root walk started from the slice."""
         lex = self.lexer
         n = len(nodes)
         vcap = _pow2(4 * n + 256)
@@ -521,7 +562,7 @@ class MaskEngine:
         self._push(nodes, ctxs, lex.ctx_fresh, vkeys, vvals, vmeta, self._st_node, self._st_ctx, st_meta)
         while True:
             self.stats["kernel_calls"] += 1
-            rc = int(self._multi_walk(lex.arrays(), lex.scratch, *self._trie_args, lex.gcls, self.trie.max_depth,
+            rc = int(self._multi_walk(lex.arrays(), lex.scratch, *trie_args, lex.gcls, self.trie.max_depth,
                                       out, lex.ctx_fresh, lex.child_keys, lex.child_vals, vkeys, vvals, vmeta,
                                       self._st_node, self._st_ctx, st_meta, self._p_node, self._p_ctx, self._p_cfg,
                                       self._b_node, self._b_cfg, self.counters))
@@ -547,8 +588,7 @@ class MaskEngine:
             npend = int(st_meta[1])
             if npend:
                 # Walks done since a boundary was found may have allowed everything below it.
-                t = self.trie
-                npend = int(self._filter(out, t.node_end, t.tok_start, t.tok_ids, self._p_node, self._p_ctx,
+                npend = int(self._filter(out, trie_args[2], trie_args[3], trie_args[4], self._p_node, self._p_ctx,
                                          self._p_cfg, npend))
             if not npend:
                 return

@@ -155,21 +155,35 @@ _SET_CAP = 64
 
 
 @njit(cache=True, nogil=True)
-def absorbs_plain(table, byte_class, state, shapes):
-    """True when every plain character (a code point of U+0020..U+10FFFF other
-    than '"' and '\\\\') read from ``state`` leads back to ``state``.
+def _plain_targets(table, byte_class, state, shapes, out, cur, nxt):
+    """The distinct states plain characters (code points U+0020..U+10FFFF other
+    than '"' and '\\\\') lead to from ``state``, into ``out``; returns their
+    count, negated minus one when some plain character is rejected (so -1: all
+    rejected), or -(1 << 30) when a buffer overflows.
 
-    The states reachable after each byte of a shape are tracked as a small set:
-    every combination of bytes in a shape's ranges is a valid code point, so the
-    set is exact. A set that outgrows its buffer answers False (the caller then
-    walks the whole trie, which is always correct)."""
+    The states reachable after each byte of a UTF-8 shape are tracked as a
+    small set: every combination of bytes in a shape's ranges is a valid code
+    point, so the set is exact."""
+    cap = out.shape[0]
+    n_out = 0
+    died = False
     for b in range(0x20, 0x80):
         if b == 0x22 or b == 0x5C:
             continue
-        if table[state, byte_class[b]] != state:
-            return False
-    cur = np.empty(_SET_CAP, dtype=np.int32)
-    nxt = np.empty(_SET_CAP, dtype=np.int32)
+        t = table[state, byte_class[b]]
+        if t < 0:
+            died = True
+            continue
+        seen = False
+        for m in range(n_out):
+            if out[m] == t:
+                seen = True
+                break
+        if not seen:
+            if n_out == cap:
+                return -(1 << 30)
+            out[n_out] = t
+            n_out += 1
     for r in range(shapes.shape[0]):
         n_cur = 1
         cur[0] = state
@@ -189,36 +203,170 @@ def absorbs_plain(table, byte_class, state, shapes):
                     prev_cls = c
                     t = table[s, c]
                     if t < 0:
-                        return False
+                        died = True
+                        continue
                     seen = False
                     for m in range(n_nxt):
                         if nxt[m] == t:
                             seen = True
                             break
                     if not seen:
-                        if n_nxt == _SET_CAP:
-                            return False
+                        if n_nxt == cap:
+                            return -(1 << 30)
                         nxt[n_nxt] = t
                         n_nxt += 1
             for m in range(n_nxt):
                 cur[m] = nxt[m]
             n_cur = n_nxt
+            if n_cur == 0:
+                break
         for j in range(n_cur):
-            if cur[j] != state:
-                return False
-    return True
+            t = cur[j]
+            seen = False
+            for m in range(n_out):
+                if out[m] == t:
+                    seen = True
+                    break
+            if not seen:
+                if n_out == cap:
+                    return -(1 << 30)
+                out[n_out] = t
+                n_out += 1
+    return -n_out - 1 if died else n_out
 
 
-def absorbs_plain_py(table, byte_class, state, shapes):
-    """Reference twin of :func:`absorbs_plain`: every plain code point, one by one."""
-    for cp in range(0x20, 0x110000):
-        if cp in (0x22, 0x5C) or 0xD800 <= cp <= 0xDFFF:
-            continue
-        s = state
-        for b in chr(cp).encode("utf-8"):
-            s = table[s, byte_class[b]]
-            if s < 0:
-                return False
-        if s != state:
-            return False
-    return True
+@njit(cache=True, nogil=True)
+def plain_successor(table, byte_class, state, shapes):
+    """The one state every plain character leads to from ``state``; -1 when
+    every plain character is rejected; -2 when they disagree (some rejected, or
+    several successors, or too many to track)."""
+    out = np.empty(_SET_CAP, dtype=np.int32)
+    cur = np.empty(_SET_CAP, dtype=np.int32)
+    nxt = np.empty(_SET_CAP, dtype=np.int32)
+    n = _plain_targets(table, byte_class, state, shapes, out, cur, nxt)
+    if n == -1:
+        return -1
+    if n == 1:
+        return out[0]
+    return -2
+
+
+@njit(cache=True, nogil=True)
+def plain_chain(table, byte_class, state, shapes, blocked, use_blocked, max_chars):
+    """Follow the chain of one-successor plain steps from ``state``: -1 when it
+    loops (or outlasts ``max_chars``), ``k`` when every plain character dies
+    after ``k`` steps, -2 when a step has several outcomes, -3 when it reaches a
+    blocked state."""
+    s = state
+    for k in range(max_chars + 1):
+        t = plain_successor(table, byte_class, s, shapes)
+        if t == -2:
+            return -2
+        if t == -1:
+            return k
+        if use_blocked and blocked[t]:
+            return -3
+        if t == s:
+            return -1
+        s = t
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def plain_reach(table, byte_class, state, shapes, blocked, use_blocked, need_live, max_states):
+    """Explore every state plain text leads to from ``state``: 1 when none is
+    blocked and (with ``need_live``) no plain character is ever rejected, so
+    every plain token keeps the automaton live; 0 when that fails; -1 when more
+    than ``max_states`` states would have to be explored."""
+    seen = np.zeros(table.shape[0], dtype=np.uint8)
+    queue = np.empty(max_states + 1, dtype=np.int32)
+    out = np.empty(_SET_CAP, dtype=np.int32)
+    cur = np.empty(_SET_CAP, dtype=np.int32)
+    nxt = np.empty(_SET_CAP, dtype=np.int32)
+    queue[0] = state
+    seen[state] = 1
+    head = 0
+    tail = 1
+    while head < tail:
+        s = queue[head]
+        head += 1
+        n = _plain_targets(table, byte_class, s, shapes, out, cur, nxt)
+        if n == -(1 << 30):
+            return -1
+        if n < 0:
+            if need_live:
+                return 0
+            n = -n - 1
+        for m in range(n):
+            t = out[m]
+            if seen[t] != 0:
+                continue
+            if use_blocked and blocked[t]:
+                return 0
+            if tail > max_states:
+                return -1
+            seen[t] = 1
+            queue[tail] = t
+            tail += 1
+    return 1
+
+
+_PLAIN_BYTES: list = []
+
+
+def _plain_code_point_bytes() -> tuple[np.ndarray, np.ndarray]:
+    """UTF-8 of every plain code point: (bytes padded to 4 columns, lengths); built once."""
+    if not _PLAIN_BYTES:
+        cps = [cp for cp in range(0x20, 0x110000) if cp not in (0x22, 0x5C) and not 0xD800 <= cp <= 0xDFFF]
+        enc = [chr(cp).encode("utf-8") for cp in cps]
+        mat = np.zeros((len(enc), 4), dtype=np.int64)
+        lens = np.fromiter((len(e) for e in enc), dtype=np.int64, count=len(enc))
+        for k in range(4):
+            mat[:, k] = [e[k] if len(e) > k else 0 for e in enc]
+        _PLAIN_BYTES.append((mat, lens))
+    return _PLAIN_BYTES[0]
+
+
+def plain_targets_py(table, byte_class, state) -> tuple[set, bool]:
+    """Reference for the kernels: (states plain characters lead to, whether some are rejected),
+    reading every plain code point's bytes through the table (vectorised over code points)."""
+    mat, lens = _plain_code_point_bytes()
+    table = np.asarray(table)
+    cls = np.asarray(byte_class)
+    s = np.full(len(lens), state, dtype=np.int64)
+    for k in range(4):
+        go = (lens > k) & (s >= 0)
+        s[go] = table[s[go], cls[mat[go, k]]]
+    died = bool((s < 0).any())
+    return set(s[s >= 0].tolist()), died
+
+
+def plain_successor_py(table, byte_class, state, shapes):
+    """Reference twin of :func:`plain_successor`."""
+    targets, died = plain_targets_py(table, byte_class, state)
+    if not targets:
+        return -1
+    if died or len(targets) > 1:
+        return -2
+    return targets.pop()
+
+
+def plain_reach_py(table, byte_class, state, shapes, blocked, use_blocked, need_live, max_states):
+    """Reference twin of :func:`plain_reach`."""
+    seen = {state}
+    queue = [state]
+    while queue:
+        s = queue.pop()
+        targets, died = plain_targets_py(table, byte_class, s)
+        if died and need_live:
+            return 0
+        for t in targets:
+            if t in seen:
+                continue
+            if use_blocked and blocked[t]:
+                return 0
+            if len(seen) > max_states:
+                return -1
+            seen.add(t)
+            queue.append(t)
+    return 1

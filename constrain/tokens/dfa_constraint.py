@@ -18,7 +18,7 @@ from ..automata.dfa import ByteDFA
 from . import _kernels
 from .base import Constraint, Matcher
 from .bitmask import allocate_mask, as_uint32_words, mask_from_ids
-from .slices import absorbs_plain, plain_slice_for
+from .slices import plain_budget, plain_slice_for
 from .trie import trie_for
 
 _FINISHED = -2
@@ -52,9 +52,10 @@ class DFAConstraint(Constraint):
         if got is not None:
             return got
         t = self.trie
-        if absorbs_plain(self._table, self._byte_class, state):
-            sl = plain_slice_for(self.vocab)
-            out = sl.words.copy()
+        sl = plain_slice_for(self.vocab)
+        budget = plain_budget([(self._table, self._byte_class, state, None)], sl.max_chars)
+        if budget is not None:  # every plain token of at most `budget` characters is allowed, no other
+            out = sl.words(budget).copy()
             t = sl.rest
         else:
             out = allocate_mask(self.vocab.size)
