@@ -294,6 +294,7 @@ class _Node:
     max_items: int | None = None
     max_items_ptr: str | None = None
     unique_ptr: str | None = None
+    contains: list = field(default_factory=list)  # (loc, minContains, maxContains, ptr)
     opaque: list = field(default_factory=list)  # (description, ptr)
 
 
@@ -1145,7 +1146,10 @@ class _Compiler:
                         node.unique_ptr = kp
                 elif kw in ("contains", "minContains", "maxContains"):
                     if kw == "contains":
-                        node.opaque.append(("contains", kp))
+                        counts = self.draft >= 2019  # minContains/maxContains are 2019-09 keywords
+                        lo_c = s.get("minContains", 1) if counts else 1
+                        hi_c = s.get("maxContains") if counts else None
+                        node.contains.append((mk(val, kp), lo_c, hi_c, kp))
                 elif kw in ("$ref", "allOf", "anyOf", "oneOf", "not", "if", "additionalItems"):
                     pass  # handled during collection / with items
                 else:
@@ -1681,6 +1685,10 @@ class _Compiler:
         if lo > (hi if hi is not None else lo):
             raise EmptyLanguageError("array bounds unsatisfiable: empty language", pointer=node.min_items_ptr or "")
 
+        if node.uneval_items is None:  # minContains 0 is a no-op, unless it evaluates items for unevaluatedItems
+            node.contains = [c for c in node.contains if not (c[1] == 0 and c[2] is None)]
+        if node.contains:
+            return self._contains_array(node, path, tail_items, pos_gens, tail_gen, lo, hi, comp)
         if node.unique_ptr is not None and (hi is None or hi > 1):
             return self._unique_array(node, pos_gens, tail_gen, lo, hi)
 
@@ -1713,6 +1721,66 @@ class _Compiler:
         else:
             body = first
         rx = "\\[" + ws + body + ws + "\\]"
+        return _Gen(rx, frozenset({"array"}))
+
+    def _contains_array(self, node: _Node, path: frozenset, tail_items: list, pos_gens: list, tail_gen,
+                        lo: int, hi: int | None, comp) -> _Gen:
+        """Arrays with ``contains``: items are hits (``items`` and ``contains``) or
+        others, and the hits number between minContains and maxContains.
+
+        Without maxContains an "other" may be any item (a hit among them only
+        adds to the count); with it, others must fail ``contains``, which needs
+        its negation (exact for the forms ``not`` supports). Written as closed
+        forms, so lengths are bounded only by minItems <= minContains, no
+        maxItems, and no prefixItems (others: unsupported)."""
+        cloc, a, b, cptr = node.contains[0]
+        if len(node.contains) > 1:
+            raise UnsupportedError("several 'contains' on one array", pointer=node.contains[1][3])
+        a = _count(a, cptr)
+        b = None if b is None else _count(b, cptr)
+        if node.uneval_items is not None:  # items that satisfy 'contains' count as evaluated
+            raise UnsupportedError("'contains' together with unevaluatedItems", pointer=cptr)
+        if b is not None and b < a:
+            raise EmptyLanguageError(f"maxContains {b} < minContains {a}: empty language", pointer=cptr)
+        if pos_gens or node.unique_ptr is not None or hi is not None or lo > a:
+            raise UnsupportedError("'contains' together with prefixItems, uniqueItems, maxItems or a minItems "
+                                   "above minContains", pointer=cptr)
+        comma = self.ws + "," + self.ws
+        try:
+            hit = _group(comp(tail_items + [cloc]).regex)
+        except EmptyLanguageError:
+            if a > 0:
+                raise EmptyLanguageError("no item satisfies 'contains': empty language", pointer=cptr) from None
+            hit = None
+        if b is None:
+            other = _group(tail_gen.regex) if tail_gen is not None else None
+        else:
+            try:
+                other = _group(comp(tail_items + [_Neg(cloc)]).regex)
+            except EmptyLanguageError:
+                other = None
+            except _CannotNegate as e:
+                raise UnsupportedError(f"maxContains needs the negation of 'contains': {e.what}",
+                                       pointer=cptr) from None
+        rest = "" if other is None else "(?:" + comma + other + ")*"  # any number of others
+        alts = []
+        if b is None:  # at least a hits (a >= 1): the first hit, then a-1 more, others anywhere
+            head = "" if other is None else "(?:" + other + comma + ")*"
+            more = "(?:" + rest + comma + hit + ")"
+            alts.append(head + hit + _rep(more, a - 1, a - 1) + rest)
+        else:  # between a and b hits, others anywhere
+            def hits_after_first(lo_h: int, hi_h: int) -> str:
+                return _rep("(?:" + comma + hit + rest + ")", max(lo_h, 0), hi_h) if hi_h > 0 else ""
+            if other is not None:  # starts with an other
+                alts.append(other + rest + ("" if hit is None else hits_after_first(a, b)))
+            if hit is not None and b >= 1:  # starts with a hit
+                alts.append(hit + rest + hits_after_first(a - 1, b - 1))
+            if not alts and a > 0:
+                raise EmptyLanguageError("no array satisfies 'contains': empty language", pointer=cptr)
+        body = _alt(alts) if alts else ""
+        if a == 0 and body:
+            body = "(?:" + body + ")?"
+        rx = "\\[" + self.ws + body + self.ws + "\\]"
         return _Gen(rx, frozenset({"array"}))
 
     def _unique_array(self, node, pos_gens, tail_gen, lo, hi) -> _Gen:
@@ -2213,6 +2281,13 @@ class _Compiler:
                 if self._disjoint(g.props[k], sem.props[k], path):
                     return True
         return False
+
+
+def _count(v: Any, ptr: str) -> int:
+    """A non-negative integer keyword value (``2.0`` counts as 2, as JSON Schema says)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or v != int(v):
+        raise SchemaError("minContains/maxContains must be non-negative integers", pointer=ptr)
+    return int(v)
 
 
 def _rep(body: str, a: int, b: int | None, ptr: str | None = None) -> str:
