@@ -830,6 +830,10 @@ class _Compiler:
                 continue  # trivially true: its negation adds nothing
             elif kw == "patternProperties" and all(v is True or v == {} for v in val.values()):
                 continue
+            elif kw == "items" and isinstance(val, (dict, bool)) and "prefixItems" not in s and "additionalItems" not in s:
+                # some item fails ``items``: an array that contains the negation
+                neg = _Neg(_Loc(val, kp, base, path | {kp}))
+                alts.append([synth({"__types__": {"array"}, "__contains__": neg}, kw)])
             else:
                 raise _CannotNegate(kp, f"negating {kw!r}")
             if len(alts) > MAX_ALTERNATIVES:
@@ -1187,6 +1191,8 @@ class _Compiler:
                 node.lower.append((val[0], val[1], ptr))
             elif kw == "__upper__":
                 node.upper.append((val[0], val[1], ptr))
+            elif kw == "__contains__":
+                node.contains.append((val, 1, None, ptr))
             elif kw == "required":
                 for k in val:
                     node.required.setdefault(k, ptr)
@@ -1273,6 +1279,9 @@ class _Compiler:
                     for k, items in val.items():
                         if k in v and not all(self._item_ok(v[k], it) for it in items):
                             return False
+            elif kw == "__contains__":
+                if isinstance(v, list) and not any(self._item_ok(x, val) for x in v):
+                    return False
             elif kw in ("__lower__", "__upper__"):
                 if isinstance(v, (int, float)) and not isinstance(v, bool):
                     b, excl = val
@@ -1734,8 +1743,11 @@ class _Compiler:
         forms, so lengths are bounded only by minItems <= minContains, no
         maxItems, and no prefixItems (others: unsupported)."""
         cloc, a, b, cptr = node.contains[0]
+        if len(node.contains) == 2 and all(_count(c[1], c[3]) == 1 and c[2] is None for c in node.contains):
+            return self._two_contains_array(node, tail_items, pos_gens, tail_gen, lo, hi, comp)
         if len(node.contains) > 1:
-            raise UnsupportedError("several 'contains' on one array", pointer=node.contains[1][3])
+            raise UnsupportedError("several 'contains' on one array (beyond two with minContains 1)",
+                                   pointer=node.contains[1][3])
         a = _count(a, cptr)
         b = None if b is None else _count(b, cptr)
         if node.uneval_items is not None:  # items that satisfy 'contains' count as evaluated
@@ -1781,6 +1793,32 @@ class _Compiler:
         if a == 0 and body:
             body = "(?:" + body + ")?"
         rx = "\\[" + self.ws + body + self.ws + "\\]"
+        return _Gen(rx, frozenset({"array"}))
+
+    def _two_contains_array(self, node: _Node, tail_items: list, pos_gens: list, tail_gen, lo: int,
+                            hi: int | None, comp) -> _Gen:
+        """Two ``contains`` (from allOf, or a negated ``items`` beside one): one item
+        satisfying both, or a hit of each in either order, any items around them."""
+        (c1, _a1, _b1, p1), (c2, _a2, _b2, _p2) = node.contains
+        if pos_gens or node.unique_ptr is not None or hi is not None or lo > 1 or node.uneval_items is not None:
+            raise UnsupportedError("two 'contains' together with prefixItems, uniqueItems, maxItems, "
+                                   "minItems above 1 or unevaluatedItems", pointer=p1)
+        comma = self.ws + "," + self.ws
+
+        def hit(extra: list) -> str | None:
+            try:
+                return _group(comp(tail_items + extra).regex)
+            except EmptyLanguageError:
+                return None
+
+        h1, h2, h12 = hit([c1]), hit([c2]), hit([c1, c2])
+        if h1 is None or h2 is None:
+            raise EmptyLanguageError("no item satisfies one of the 'contains': empty language", pointer=p1)
+        other = _group(tail_gen.regex) if tail_gen is not None else None
+        rest = "" if other is None else "(?:" + comma + other + ")*"
+        head = "" if other is None else "(?:" + other + comma + ")*"
+        mids = [h1 + rest + comma + h2, h2 + rest + comma + h1] + ([h12] if h12 is not None else [])
+        rx = "\\[" + self.ws + head + _alt(mids) + rest + self.ws + "\\]"
         return _Gen(rx, frozenset({"array"}))
 
     def _unique_array(self, node, pos_gens, tail_gen, lo, hi) -> _Gen:
