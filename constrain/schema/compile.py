@@ -227,7 +227,8 @@ def _remote_url(exc: UnsupportedError) -> str | None:
 
 
 def _compile_exact(schema: Any, ws: str, ap: bool) -> tuple[str, Any, str]:
-    comp = _Compiler(schema, ws, ap)
+    failures: set = set()
+    comp = _Compiler(schema, ws, ap, region_failures=failures)
     try:
         rx = comp.compile()
         if not comp.bounded_any and len(rx) <= DFA_REGEX_CHARS:
@@ -241,7 +242,7 @@ def _compile_exact(schema: Any, ws: str, ap: bool) -> tuple[str, Any, str]:
 
     nonterminals: set[str] = set()
     while True:
-        comp = _Compiler(schema, ws, ap, nonterminals=frozenset(nonterminals))
+        comp = _Compiler(schema, ws, ap, nonterminals=frozenset(nonterminals), region_failures=failures)
         try:
             start, bodies = comp.compile_bodies()
             break

@@ -36,6 +36,7 @@ import dataclasses
 import json
 import math
 import re
+import sys
 import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -327,7 +328,8 @@ def schema_to_regex(
 
 
 class _Compiler:
-    def __init__(self, root: Any, ws: str, ap_default: bool, *, nonterminals: frozenset = frozenset()) -> None:
+    def __init__(self, root: Any, ws: str, ap_default: bool, *, nonterminals: frozenset = frozenset(),
+                 region_failures: set | None = None) -> None:
         self.root = root
         self.ws = ws
         self.ap_default = ap_default
@@ -357,6 +359,8 @@ class _Compiler:
         self._validators: dict[str, Any] = {}
         self._root_validator = None
         self._cache: dict = {}
+        # patternProperties regions whose values failed to compile (shared by grammar-mode retries)
+        self._region_failures: set = set() if region_failures is None else region_failures
         self._format_rx: dict[str, Any] = {}
 
     # -- setup -----------------------------------------------------------
@@ -2055,12 +2059,24 @@ class _Compiler:
                     items.append(node.uneval_props)
             if any(isinstance(i, _Loc) and i.schema is False for i in items):
                 continue
+            fkey = tuple(i.ptr for i in items)
+            if fkey in self._region_failures:
+                continue
             try:
                 if all(isinstance(i, _Loc) and (i.schema is True or i.schema == {}) for i in items):
                     value = self._any(ANY_DEPTH - 1)
                 else:
                     value = self._compile_items(items, path | {i.ptr for i in items}, ANY_DEPTH)
-            except EmptyLanguageError:
+            except (EmptyLanguageError, _Recursion):
+                if sys.exc_info()[0] is _Recursion:
+                    raise  # grammar mode makes the target a nonterminal and compiles again
+                continue
+            except UnsupportedError as e:
+                # optional extra keys whose value cannot be compiled are left out: a smaller
+                # language (never a looser one), said out loud
+                self._region_failures.add(fkey)
+                warnings.warn(f"extra properties matching {sorted({pats[i][0] for i in matched})} at "
+                              f"{pats[0][2]!r} are not generated: {e}", stacklevel=2)
                 continue
             body = _st.render(key_ast)
             if body is not None:
