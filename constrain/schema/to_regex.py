@@ -2032,7 +2032,8 @@ class _Compiler:
                 asts.append(_st.parse_pattern(pat))
             except _st.PatternInvalid:
                 raise SchemaError(f"invalid patternProperties regex {pat!r}", pointer=pp) from None
-            except _st.PatternUnsupported:
+            except _st.PatternUnsupported as e:
+                warnings.warn(f"extra properties at {pp!r} are not generated: pattern {pat!r}: {e}", stacklevel=2)
                 return None
         within = []
         if names:
@@ -2044,7 +2045,9 @@ class _Compiler:
             within.append(key_lang)
         try:
             regions = _ss.regions(asts, within)
-        except _ss.TooComplex:
+        except _ss.TooComplex as e:
+            warnings.warn(f"extra properties at {pats[0][2]!r} are not generated: their key regions are too "
+                          f"complex ({e})", stacklevel=2)
             return None
         members = []
         for matched, key_ast in sorted(regions.items(), key=lambda kv: sorted(kv[0])):
