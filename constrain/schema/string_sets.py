@@ -175,37 +175,43 @@ class _DFA:
         self.accept = accept
 
 
+def _explore(start, successors, what: str) -> tuple[list, list[list[int]]]:
+    """Breadth-first interning of the states reachable from ``start``, where
+    ``successors(state)`` lists the targets per alphabet class: (states by id, table)."""
+    ids = {start: 0}
+    order = [start]
+    table: list[list[int]] = []
+    i = 0
+    while i < len(order):
+        row = []
+        for tgt in successors(order[i]):
+            j = ids.get(tgt)
+            if j is None:
+                if len(order) >= MAX_STATES:
+                    raise TooComplex(f"{what} too large")
+                j = ids[tgt] = len(order)
+                order.append(tgt)
+            row.append(j)
+        table.append(row)
+        i += 1
+    return order, table
+
+
 def _to_dfa(n: Node, ab: _Alphabet) -> _DFA:
     nfa = _NFA(ab)
     s, e = nfa.new(), nfa.new()
     nfa.build(n, s, e)
-    start = nfa.closure([s])
-    ids = {start: 0}
-    order = [start]
-    table: list[list[int]] = []
-    accept: list[bool] = []
-    i = 0
-    while i < len(order):
-        cur = order[i]
-        i += 1
-        accept.append(e in cur)
+
+    def successors(cur: frozenset) -> list:
         moves: list[set] = [set() for _ in range(ab.k)]
         for q in cur:
             for cls, r in nfa.edges[q]:
                 for c in cls:
                     moves[c].add(r)
-        row = []
-        for c in range(ab.k):
-            tgt = nfa.closure(moves[c]) if moves[c] else frozenset()
-            j = ids.get(tgt)
-            if j is None:
-                if len(order) >= MAX_STATES:
-                    raise TooComplex("DFA too large")
-                j = ids[tgt] = len(order)
-                order.append(tgt)
-            row.append(j)
-        table.append(row)
-    return _DFA(table, accept)
+        return [nfa.closure(m) if m else frozenset() for m in moves]
+
+    order, table = _explore(nfa.closure([s]), successors, "DFA")
+    return _DFA(table, [e in st for st in order])
 
 
 # product, minimisation, DFA -> AST -------------------------------------------
@@ -213,25 +219,9 @@ def _to_dfa(n: Node, ab: _Alphabet) -> _DFA:
 
 def _product(dfas: list[_DFA], k: int):
     """Reachable product states: (table, signature per state)."""
-    start = tuple(0 for _ in dfas)
-    ids = {start: 0}
-    order = [start]
-    table = []
-    i = 0
-    while i < len(order):
-        cur = order[i]
-        i += 1
-        row = []
-        for c in range(k):
-            tgt = tuple(d.table[q][c] for d, q in zip(dfas, cur))
-            j = ids.get(tgt)
-            if j is None:
-                if len(order) >= MAX_STATES:
-                    raise TooComplex("product automaton too large")
-                j = ids[tgt] = len(order)
-                order.append(tgt)
-            row.append(j)
-        table.append(row)
+    order, table = _explore(tuple(0 for _ in dfas),
+                            lambda cur: [tuple(d.table[q][c] for d, q in zip(dfas, cur)) for c in range(k)],
+                            "product automaton")
     sigs = [tuple(d.accept[q] for d, q in zip(dfas, st)) for st in order]
     return table, sigs
 

@@ -155,6 +155,18 @@ _SET_CAP = 64
 
 
 @njit(cache=True, nogil=True)
+def _set_add(buf, n, t):
+    """Add ``t`` to the small set ``buf[:n]``: the new size, or -1 when the buffer is full."""
+    for m in range(n):
+        if buf[m] == t:
+            return n
+    if n == buf.shape[0]:
+        return -1
+    buf[n] = t
+    return n + 1
+
+
+@njit(cache=True, nogil=True)
 def _plain_targets(table, byte_class, state, shapes, out, cur, nxt):
     """The distinct states plain characters (code points U+0020..U+10FFFF other
     than '"' and '\\\\') lead to from ``state``, into ``out``; returns their
@@ -164,7 +176,6 @@ def _plain_targets(table, byte_class, state, shapes, out, cur, nxt):
     The states reachable after each byte of a UTF-8 shape are tracked as a
     small set: every combination of bytes in a shape's ranges is a valid code
     point, so the set is exact."""
-    cap = out.shape[0]
     n_out = 0
     died = False
     for b in range(0x20, 0x80):
@@ -174,16 +185,9 @@ def _plain_targets(table, byte_class, state, shapes, out, cur, nxt):
         if t < 0:
             died = True
             continue
-        seen = False
-        for m in range(n_out):
-            if out[m] == t:
-                seen = True
-                break
-        if not seen:
-            if n_out == cap:
-                return -(1 << 30)
-            out[n_out] = t
-            n_out += 1
+        n_out = _set_add(out, n_out, t)
+        if n_out < 0:
+            return -(1 << 30)
     for r in range(shapes.shape[0]):
         n_cur = 1
         cur[0] = state
@@ -205,33 +209,18 @@ def _plain_targets(table, byte_class, state, shapes, out, cur, nxt):
                     if t < 0:
                         died = True
                         continue
-                    seen = False
-                    for m in range(n_nxt):
-                        if nxt[m] == t:
-                            seen = True
-                            break
-                    if not seen:
-                        if n_nxt == cap:
-                            return -(1 << 30)
-                        nxt[n_nxt] = t
-                        n_nxt += 1
+                    n_nxt = _set_add(nxt, n_nxt, t)
+                    if n_nxt < 0:
+                        return -(1 << 30)
             for m in range(n_nxt):
                 cur[m] = nxt[m]
             n_cur = n_nxt
             if n_cur == 0:
                 break
         for j in range(n_cur):
-            t = cur[j]
-            seen = False
-            for m in range(n_out):
-                if out[m] == t:
-                    seen = True
-                    break
-            if not seen:
-                if n_out == cap:
-                    return -(1 << 30)
-                out[n_out] = t
-                n_out += 1
+            n_out = _set_add(out, n_out, cur[j])
+            if n_out < 0:
+                return -(1 << 30)
     return -n_out - 1 if died else n_out
 
 

@@ -12,14 +12,11 @@ lexer's string states.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-
 import numpy as np
 
 from . import _kernels
 from .bitmask import mask_from_ids
-from .trie import TokenTrie
+from .trie import PerVocabulary, TokenTrie
 
 
 class PlainSlice:
@@ -61,24 +58,8 @@ def is_plain(b: bytes) -> bool:
     return all(c >= " " and c != '"' and c != "\\" for c in text)
 
 
-_CACHE: "OrderedDict[str, PlainSlice]" = OrderedDict()
-_LOCK = threading.Lock()
-
-
-def plain_slice_for(vocab: object) -> PlainSlice:
-    """Built once per distinct vocabulary (keyed by fingerprint)."""
-    key = vocab.fingerprint  # type: ignore[attr-defined]
-    with _LOCK:
-        got = _CACHE.get(key)
-        if got is not None:
-            _CACHE.move_to_end(key)
-            return got
-    sl = PlainSlice(vocab.token_bytes)  # type: ignore[attr-defined]
-    with _LOCK:
-        _CACHE[key] = sl
-        while len(_CACHE) > 8:
-            _CACHE.popitem(last=False)
-    return sl
+#: The plain slice of a Vocabulary, built once per distinct vocabulary.
+plain_slice_for = PerVocabulary(PlainSlice)
 
 
 Component = tuple  # (table, byte_class, state, blocked: bool array or None)

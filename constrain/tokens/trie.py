@@ -66,22 +66,30 @@ class TokenTrie:
         )
 
 
-_CACHE: "OrderedDict[str, TokenTrie]" = OrderedDict()
-_CACHE_SIZE = 8
-_LOCK = threading.Lock()
+class PerVocabulary:
+    """A small LRU of one artefact per distinct vocabulary (keyed by fingerprint),
+    built outside the lock so a slow build does not block lookups."""
+
+    def __init__(self, build, size: int = 8) -> None:
+        self._build = build
+        self._size = size
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, vocab: object):
+        key = vocab.fingerprint  # type: ignore[attr-defined]
+        with self._lock:
+            got = self._items.get(key)
+            if got is not None:
+                self._items.move_to_end(key)
+                return got
+        got = self._build(vocab.token_bytes)  # type: ignore[attr-defined]
+        with self._lock:
+            got = self._items.setdefault(key, got)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return got
 
 
-def trie_for(vocab: object) -> TokenTrie:
-    """The trie of a Vocabulary, built once per distinct vocabulary (keyed by fingerprint)."""
-    key = vocab.fingerprint  # type: ignore[attr-defined]
-    with _LOCK:
-        trie = _CACHE.get(key)
-        if trie is not None:
-            _CACHE.move_to_end(key)
-            return trie
-    trie = TokenTrie.build(vocab.token_bytes)  # type: ignore[attr-defined]
-    with _LOCK:
-        _CACHE[key] = trie
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return trie
+#: The trie of a Vocabulary, built once per distinct vocabulary.
+trie_for = PerVocabulary(TokenTrie.build)
