@@ -72,3 +72,33 @@ def test_work_limits_raise_too_complex(monkeypatch):
     monkeypatch.setattr(ss, "MAX_STATES", 50)
     with pytest.raises(ss.TooComplex):
         ss.intersect_all([st.parse_pattern("^[a-z]{0,200}$"), st.parse_pattern("^[a-m]*$")])
+
+
+LOOKAHEAD_PATTERNS = [
+    "^(?!ab)[a-c]+$",
+    "^(?=.{2,4}$)[a-c]*b[a-c]*$",
+    "x(?=y)",
+    "(?!a)b|^a(?=b)",
+    "^(?!org\\.x\\.)([a-z_$][a-z\\d_$]*\\.)*[a-z_$][a-z\\d_$]*$",
+    "^((?!cc).)*$",
+    "^((?!(c|C)(x|X)).){1,5}$",
+]
+
+
+@pytest.mark.parametrize("pattern", LOOKAHEAD_PATTERNS)
+def test_lookaheads_match_python_re(pattern):
+    """Lookaheads (and the tempered ``((?!X).)*`` before ``$``) resolve exactly."""
+    ast = st.parse_pattern(pattern)
+    rx = re.compile(st.to_python_regex(ast), re.S)
+    rng = random.Random(pattern)
+    alphabet = "abcxyCX._$019"
+    for _ in range(5000):
+        s = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
+        assert bool(rx.fullmatch(s)) == bool(re.search(pattern, s)), (pattern, s)
+
+
+def test_unsupported_lookarounds_say_why():
+    for pattern, why in [("(?<=a)b", "lookbehind"), ("^(a(?=b))*$", "quantified anchor or lookahead"),
+                         ("^((?!).)*$", "empty string")]:
+        with pytest.raises(st.PatternUnsupported, match=why):
+            st.parse_pattern(pattern)

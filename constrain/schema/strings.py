@@ -608,8 +608,9 @@ EOL: Node = ("eol",)
 
 
 def _has_anchor(n: Node) -> bool:
+    """Zero-width items: ``^``, ``$`` and lookaheads (``("look", negative, alternatives)``)."""
     k = n[0]
-    if k in ("bol", "eol"):
+    if k in ("bol", "eol", "look", "tempered"):
         return True
     if k in ("cat", "alt"):
         return any(_has_anchor(c) for c in n[1])
@@ -628,7 +629,7 @@ def _flatten_anchors(n: Node, limit: int = 64) -> list[list[Node]]:
     if not _has_anchor(n):
         return [[n]]
     k = n[0]
-    if k in ("bol", "eol"):
+    if k in ("bol", "eol", "look", "tempered"):
         return [[n]]
     if k == "alt":
         out = []
@@ -645,7 +646,7 @@ def _flatten_anchors(n: Node, limit: int = 64) -> list[list[Node]]:
             if len(seqs) > limit:
                 raise PatternUnsupported("too many anchored alternatives")
         return seqs
-    raise PatternUnsupported("anchor inside a repetition")
+    raise PatternUnsupported("anchor or lookahead inside a repetition")
 
 
 class _PatternParser:
@@ -676,11 +677,71 @@ class _PatternParser:
             while seq and seq[-1] == EOL:
                 seq = seq[:-1]
                 end = True
+            if seq and seq[-1][0] == "tempered" and end:
+                seq = seq[:-1] + [self._tempered(seq[-1])]
+            if any(x[0] == "look" for x in seq):
+                out.append((start, self._lookaheads(seq, end), True))
+                continue
             # '^' after '$' or similar leftovers: only legal when nothing is consumed in between
             if any(_has_anchor(x) for x in seq):
                 raise self.unsup("'^'/'$' anchor inside the pattern")
             out.append((start, cat(seq), end))
         return out
+
+    def _lookaheads(self, seq: list[Node], end: bool) -> Node:
+        """The language of a sequence with lookaheads, up to the end of the string:
+        ``A (?=X) B`` is ``A`` followed by what ``B`` (and the rest) and ``X`` (then
+        anything, unless ``X`` ends with ``$``) both match; ``(?!X)`` takes the
+        difference. Exact, by the automata of :mod:`.string_sets`."""
+        from . import string_sets as ss
+
+        rest = EPS if end else any_string()
+        i = len(seq)
+        try:
+            while i > 0:
+                j = i - 1
+                while j >= 0 and seq[j][0] != "look":
+                    j -= 1
+                items = seq[j + 1:i]
+                if any(_has_anchor(x) for x in items):
+                    raise self.unsup("'^'/'$' anchor inside the pattern")
+                rest = cat(list(items) + [rest])
+                if j < 0:
+                    break
+                _k, negative, inner = seq[j]
+                ahead = alt([self._lookahead_language(a) for a in _flatten_anchors(inner)])
+                rest = ss.difference(rest, [ahead]) if negative else ss.intersect_all([rest, ahead])
+                i = j
+        except ss.TooComplex as e:
+            raise self.unsup(f"lookahead too complex to resolve exactly ({e})") from None
+        return rest
+
+    def _tempered(self, n: Node) -> Node:
+        """``((?!X)Y){lo,hi}`` right before the final ``$``: the repetitions of ``Y``
+        in which no match of ``X`` starts, i.e. that do not contain one (X non-empty)."""
+        from . import string_sets as ss
+
+        _k, inner, body, lo, hi = n
+        xs = []
+        for a in _flatten_anchors(inner):
+            if any(_has_anchor(x) for x in a):
+                raise self.unsup("anchor or nested lookahead inside a lookahead")
+            x = cat(a)
+            if nullable(x):
+                raise self.unsup("a negative lookahead that matches the empty string")
+            xs.append(cat([any_string(), x, any_string()]))
+        try:
+            return ss.difference(rep(body, lo, hi), xs)
+        except ss.TooComplex as e:
+            raise self.unsup(f"lookahead too complex to resolve exactly ({e})") from None
+
+    def _lookahead_language(self, seq: list[Node]) -> Node:
+        end = bool(seq) and seq[-1] == EOL
+        if end:
+            seq = seq[:-1]
+        if any(_has_anchor(x) for x in seq):
+            raise self.unsup("anchor or nested lookahead inside a lookahead")
+        return cat(list(seq) + ([] if end else [any_string()]))
 
     def sequence(self) -> list[Node]:
         items: list[Node] = []
@@ -730,8 +791,12 @@ class _PatternParser:
             raise self.unsup("possessive quantifier", self.i)
         if self.peek() in ("*", "+", "?") or (self.peek() == "{" and re.match(r"\{\d+(,\d*)?\}", self.t[self.i:])):
             raise PatternInvalid("nothing to repeat")
+        if (a[0] == "cat" and a[1] and a[1][0][0] == "look" and a[1][0][1]
+                and not any(_has_anchor(x) for x in a[1][1:])):
+            # the "tempered" repetition ((?!X)Y)*: no X may start inside it
+            return ("tempered", a[1][0][2], cat(a[1][1:]), lo, hi)
         if _has_anchor(a):
-            raise self.unsup("quantified anchor", pos)
+            raise self.unsup("quantified anchor or lookahead", pos)
         return rep(a, lo, hi) if not (lo == 0 and hi == 0) else EPS
 
     def atom(self) -> Node:
@@ -746,8 +811,16 @@ class _PatternParser:
                 if not m:
                     raise self.unsup("group name", pos)
                 self.i += m.end()
+            elif self.t.startswith("?=", self.i) or self.t.startswith("?!", self.i):
+                negative = self.peek(1) == "!"
+                self.i += 2
+                inner = self.disjunction()
+                if self.peek() != ")":
+                    raise PatternInvalid("missing )")
+                self.i += 1
+                return ("look", negative, inner)
             elif self.peek() == "?":
-                raise self.unsup("lookaround or group extension", pos)
+                raise self.unsup("lookbehind or group extension", pos)
             node = self.disjunction()
             if self.peek() != ")":
                 raise PatternInvalid("missing )")
