@@ -138,6 +138,7 @@ class LexerDFA:
         self.meta = np.array([0, 0, 0, max_configs], dtype=np.int64)
         self.scratch = np.zeros(1 << 12, dtype=np.int64)
         self._acc_pairs: dict[int, tuple[tuple[int, int], ...]] = {}
+        self._made: dict[tuple, int] = {}  # (triples, restarts) -> configuration id, ahead of the kernel
         self.lock = threading.RLock()
         self.reset_contexts()
 
@@ -206,9 +207,13 @@ class LexerDFA:
     # -- configurations -------------------------------------------------------
     def make(self, triples, restart: dict[int, tuple[int, ...]]) -> int:
         """Intern a configuration from triples and the restart sets of its ranks (-1 when empty)."""
-        triples = set(triples)
+        triples = frozenset(triples)
         if not triples:
             return -1
+        memo_key = (triples, tuple(sorted((k, tuple(v)) for k, v in restart.items())))
+        got = self._made.get(memo_key)
+        if got is not None:
+            return got
         ig = self.is_ignore
         keys = [(k << 42) | (t << 21) | s for t, s, k in triples]
         for k in sorted({k for t, _s, k in triples if ig[t]}):
@@ -218,6 +223,7 @@ class LexerDFA:
             while True:
                 r = int(K.lex_make(self.arrays(), arr))
                 if r >= -1:
+                    self._made[memo_key] = r
                     return r
                 self.handle(r)
 
