@@ -955,3 +955,23 @@ def test_python_class_tables_match_re():
             if 0xD800 <= cp <= 0xDFFF:
                 continue
             assert (rx.match(chr(cp)) is not None) == st.contains(table, cp), (esc, hex(cp))
+
+
+def test_pattern_region_that_cannot_compile_is_left_out_with_a_warning():
+    """Extra keys whose value is a recursive reference inside a conjunction (two
+    patternProperties of allOf parts on one key) are not generated: the schema
+    still compiles, the warning names the pattern, and nothing looser comes out."""
+    from constrain import Vocabulary, compile_json_schema
+
+    from .conftest import tokenizer_path
+
+    n = {"type": "object", "allOf": [
+        {"patternProperties": {".*": {"type": "array", "items": {"$ref": "#/$defs/n"}}}},
+        {"patternProperties": {".*": {"type": "array", "items": {"anyOf": [{"$ref": "#/$defs/n"}, {"type": "null"}]}}}}]}
+    schema = {"$defs": {"n": n}, "$ref": "#/$defs/n"}
+    v = Vocabulary.from_file(tokenizer_path("gpt2").parent)
+    with pytest.warns(UserWarning, match=r"extra properties matching \['\.\*'\] .* are not generated"):
+        c = compile_json_schema(schema, v, additional_properties=True)
+    m = c.matcher()
+    assert m.accept_bytes(b"{}") and m.is_accepting()
+    assert not c.matcher().accept_bytes(b'{"q":[')

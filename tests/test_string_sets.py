@@ -102,3 +102,10 @@ def test_unsupported_lookarounds_say_why():
                          ("^((?!).)*$", "empty string")]:
         with pytest.raises(st.PatternUnsupported, match=why):
             st.parse_pattern(pattern)
+
+
+def test_regions_when_every_string_matches():
+    """Patterns matching everything (``.*``, twice from two allOf parts) leave one region."""
+    r = ss.regions([st.parse_pattern(".*"), st.parse_pattern(".*")])
+    assert list(r) == [frozenset({0, 1})]
+    assert re.fullmatch(st.to_python_regex(r[frozenset({0, 1})]), "anything", re.S)

@@ -234,9 +234,10 @@ def _minimise(table: list[list[int]], accept: list[bool]) -> tuple[list[list[int
     while True:
         keys: dict = {}
         new = [keys.setdefault((block[q], tuple(block[t] for t in table[q])), len(keys)) for q in range(n)]
-        if len(keys) == len(set(block)):
+        stable = len(keys) == len(set(block))
+        block = new  # compact ids 0..m-1 (the initial 0/1 labels may skip 0)
+        if stable:
             break
-        block = new
     m = len(set(block))
     small = [[0] * len(table[0]) for _ in range(m)] if table and table[0] else [[] for _ in range(m)]
     acc = [False] * m
