@@ -141,6 +141,9 @@ def build_trie_py(data, offsets):
 # (surrogates excluded): (lead lo, lead hi, then (lo, hi) per continuation byte)
 PLAIN_SHAPES = np.array([
     # lead lo, lead hi, c1 lo, c1 hi, c2 lo, c2 hi, c3 lo, c3 hi (0, -1: absent)
+    [0x20, 0x21, 0, -1, 0, -1, 0, -1],  # ASCII around '"' (0x22) and '\\' (0x5C)
+    [0x23, 0x5B, 0, -1, 0, -1, 0, -1],
+    [0x5D, 0x7F, 0, -1, 0, -1, 0, -1],
     [0xC2, 0xDF, 0x80, 0xBF, 0, -1, 0, -1],
     [0xE0, 0xE0, 0xA0, 0xBF, 0x80, 0xBF, 0, -1],
     [0xE1, 0xEC, 0x80, 0xBF, 0x80, 0xBF, 0, -1],
@@ -178,16 +181,6 @@ def _plain_targets(table, byte_class, state, shapes, out, cur, nxt):
     point, so the set is exact."""
     n_out = 0
     died = False
-    for b in range(0x20, 0x80):
-        if b == 0x22 or b == 0x5C:
-            continue
-        t = table[state, byte_class[b]]
-        if t < 0:
-            died = True
-            continue
-        n_out = _set_add(out, n_out, t)
-        if n_out < 0:
-            return -(1 << 30)
     for r in range(shapes.shape[0]):
         n_cur = 1
         cur[0] = state
