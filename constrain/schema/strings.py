@@ -249,6 +249,11 @@ def rep(n: Node, lo: int, hi: int | None) -> Node:
     return ("rep", n, lo, hi)
 
 
+def literal(s: str) -> Node:
+    """The one string ``s`` (each character canonically encoded when rendered)."""
+    return cat([("set", chars(ch)) for ch in s])
+
+
 def any_string(lo: int = 0, hi: int | None = None) -> Node:
     return rep(ANY, lo, hi)
 

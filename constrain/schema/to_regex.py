@@ -36,7 +36,6 @@ import dataclasses
 import json
 import math
 import re
-import sys
 import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -1574,7 +1573,7 @@ class _Compiler:
             uniq = [(both, uniq[0][1])]
         if excluded:
             if uniq:
-                literals = [_st.cat([("set", _st.chars(ch)) for ch in x]) for x in excluded]
+                literals = [_st.literal(x) for x in excluded]
                 try:
                     rest = _ss.difference(uniq[0][0], literals)
                 except _ss.TooComplex:
@@ -1989,11 +1988,7 @@ class _Compiler:
                         return None
                     items = [node.uneval_props]
             if node.property_names:
-                key_gen = self._compile_items(
-                    list(node.property_names) + [_Part({"__types__": {"string"}}, node.property_names[0].ptr, "", 0,
-                                                       synthetic=True)],
-                    path, ANY_DEPTH)
-                key_rx = key_gen.regex
+                key_rx = self._property_names_gen(node, path).regex
             else:
                 key_rx = self._extra_key_regex(names)
             if not items or all(a.schema is True or a.schema == {} for a in items):
@@ -2004,18 +1999,21 @@ class _Compiler:
         except EmptyLanguageError:
             return None
 
-    def _key_language(self, node: _Node, path: frozenset):
-        """The decoded language ``propertyNames`` allows, or None when it is not a string language."""
-        gen = self._compile_items(
+    def _property_names_gen(self, node: _Node, path: frozenset) -> _Gen:
+        """The keys ``propertyNames`` allows (strings: a key is one)."""
+        return self._compile_items(
             list(node.property_names)
             + [_Part({"__types__": {"string"}}, node.property_names[0].ptr, "", 0, synthetic=True)],
             path, ANY_DEPTH)
+
+    def _key_language(self, node: _Node, path: frozenset):
+        """The decoded language ``propertyNames`` allows, or None when it is not a string language."""
         langs = []
-        for leaf in gen.leaves():
+        for leaf in self._property_names_gen(node, path).leaves():
             if leaf.string_ast is not None:
                 langs.append(leaf.string_ast)
             elif leaf.finite is not None and all(isinstance(v, str) for v in leaf.finite):
-                langs.extend(_st.cat([("set", _st.chars(ch)) for ch in v]) for v in leaf.finite)
+                langs.extend(_st.literal(v) for v in leaf.finite)
             else:
                 return None
         return _st.alt(langs)
@@ -2070,9 +2068,9 @@ class _Compiler:
                     value = self._any(ANY_DEPTH - 1)
                 else:
                     value = self._compile_items(items, path | {i.ptr for i in items}, ANY_DEPTH)
-            except (EmptyLanguageError, _Recursion):
-                if sys.exc_info()[0] is _Recursion:
-                    raise  # grammar mode makes the target a nonterminal and compiles again
+            except _Recursion:
+                raise  # grammar mode makes the target a nonterminal and compiles again
+            except EmptyLanguageError:
                 continue
             except UnsupportedError as e:
                 # optional extra keys whose value cannot be compiled are left out: a smaller
