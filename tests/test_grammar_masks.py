@@ -243,8 +243,9 @@ def test_masks_are_cached_and_read_only() -> None:
 def test_plain_slice_masks_equal_whole_trie_walks() -> None:
     """Configurations inside string bodies (chains with minLength/maxLength) and
     at keys that may be any undeclared name (closures) start from the plain
-    slice; the masks equal the whole-trie walks of the interpreted engine (which
-    never slices) at every token of instances of a recursive schema."""
+    slice (chains walk the suffix forest, closures the rest trie); the masks
+    equal the whole-trie walks of the interpreted engine (which never slices)
+    at every token of instances of a recursive schema."""
     from constrain import compile_json_schema
 
     schema = {
@@ -271,5 +272,45 @@ def test_plain_slice_masks_equal_whole_trie_walks() -> None:
                 assert np.array_equal(got, twin.engine.compute(S)), (vname, text, k)
                 if k < len(ids):
                     assert m.accept_token(ids[k]), (vname, text, k)
-    sliced = c.engine._rest_args is not None
-    assert sliced, "no configuration took the plain slice"
+    assert c.engine._forest_args is not None, "no chain configuration took the plain slice's forest"
+    assert c.engine._rest_args is not None, "no closure configuration took the plain slice's rest trie"
+
+
+def test_plain_budget_kernel_equals_twin_on_lexer_configurations() -> None:
+    """The budget of several terminals moving side by side (one numba call over
+    the lexer's flattened tables) equals its code-point-by-code-point twin on the
+    configurations met along instances and on random mixtures of terminal states."""
+    from constrain import compile_json_schema
+    from constrain.tokens import _kernels as TK
+    from constrain.tokens.slices import MAX_REACH
+
+    schema = {"type": "object", "properties": {
+        "name": {"type": "string", "maxLength": 5}, "tag": {"type": "string", "pattern": "^[a-z]+$"},
+        "kids": {"type": "array", "items": {"$ref": "#"}}}, "additionalProperties": {"type": "string"}}
+    v = vocab("qwen3")
+    c = compile_json_schema(schema, v, additional_properties=True).inner
+    lex = c.engine.lexer
+    pt = lex.plain_tables()
+    combos = set()
+    m = c.matcher()
+    for ch in '{"name":"abcd","tag":"xy","kids":[{"zz":"q"}],"extra":"v"}':
+        triples, _rest = lex.config(c.engine.root_config(m.earley_set)[0])
+        combos.add(tuple((t, s) for t, s, _k in triples if not lex.is_ignore[t]))
+        assert m.accept_bytes(ch.encode())
+    rng = np.random.default_rng(0)
+    n_states = pt.n_states
+    for _ in range(12):
+        ts = rng.choice(len(n_states), size=int(rng.integers(1, 4)), replace=False)
+        combos.add(tuple((int(t), int(rng.integers(0, n_states[t]))) for t in ts))
+    seen = set()
+    for combo in sorted(combos):
+        if not combo:
+            continue
+        tabs = np.array([t for t, _s in combo], dtype=np.int64)
+        states = np.array([s for _t, s in combo], dtype=np.int64)
+        args = (pt.flat, pt.off, pt.n_states, pt.ncols, pt.byte_class, tabs, states, pt.blocked, pt.blocked_off,
+                True, pt.pcls, 6, MAX_REACH)
+        got = TK.plain_budget_many(*args, pt.soff, pt.memo)
+        assert got == TK.plain_budget_many_py(*args), combo
+        seen.add(int(got))
+    assert {-1, TK.PLAIN_NONE} <= seen and any(k >= 0 for k in seen), seen

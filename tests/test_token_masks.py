@@ -197,7 +197,7 @@ def test_plain_slice_states_and_kernel_twin() -> None:
     minimum length) and bounded ones (a chain of maxLength states); states where
     plain characters disagree do not; the numba successor check agrees with its
     code-point-by-code-point twin; sliced masks equal brute force everywhere."""
-    from constrain.tokens.slices import is_plain, plain_budget, plain_slice_for
+    from constrain.tokens.slices import PlainTables, is_plain, plain_budget, plain_slice_for
 
     vocab = vocab_for("qwen3")
     sl = plain_slice_for(vocab)
@@ -215,13 +215,13 @@ def test_plain_slice_states_and_kernel_twin() -> None:
         table = np.ascontiguousarray(c.dfa.table, dtype=np.int32)
         cls = np.ascontiguousarray(c.dfa.byte_class, dtype=np.int32)
         q = c.dfa.step(c.dfa.start, prefix)
-        assert plain_budget([(table, cls, q, None)], sl.max_chars) == want, (rx, prefix)
-        assert _kernels.plain_successor(table, cls, q, _kernels.PLAIN_SHAPES) == \
-            _kernels.plain_successor_py(table, cls, q, _kernels.PLAIN_SHAPES), (rx, prefix)
+        assert plain_budget(PlainTables.of(table, cls), q, sl.max_chars) == want, (rx, prefix)
+        assert _kernels.plain_successor(table, cls, q, _kernels.plain_classes(cls)) == \
+            _kernels.plain_successor_py(table, cls, q, _kernels.plain_classes(cls)), (rx, prefix)
         assert set(ids_from_mask(c.mask(q), vocab.size).tolist()) == brute_force_allowed(c, q), (rx, prefix)
         blocked = np.zeros(table.shape[0], dtype=bool)
         for need_live in (True, False):
-            args = (table, cls, q, _kernels.PLAIN_SHAPES, blocked, False, need_live, 4096)
+            args = (table, cls, q, _kernels.plain_classes(cls), blocked, False, need_live, 4096)
             assert _kernels.plain_reach(*args) == _kernels.plain_reach_py(*args), (rx, prefix, need_live)
     # a closure: an extra key may be any string but a declared name, so plain text
     # leads to different states that all stay live
@@ -232,8 +232,8 @@ def test_plain_slice_states_and_kernel_twin() -> None:
     table = np.ascontiguousarray(obj.dfa.table, dtype=np.int32)
     cls = np.ascontiguousarray(obj.dfa.byte_class, dtype=np.int32)
     q = obj.dfa.step(obj.dfa.start, b'{"ab":1,"')
-    assert _kernels.plain_successor(table, cls, q, _kernels.PLAIN_SHAPES) == -2
-    assert plain_budget([(table, cls, q, None)], sl.max_chars) == -1
+    assert _kernels.plain_successor(table, cls, q, _kernels.plain_classes(cls)) == -2
+    assert plain_budget(PlainTables.of(table, cls), q, sl.max_chars) == -1
     assert set(ids_from_mask(obj.mask(q), vocab.size).tolist()) == brute_force_allowed(obj, q)
     for tok in MASK_TOKENIZERS:  # the sliced mask equals brute force on every tokenizer
         v = vocab_for(tok)

@@ -157,7 +157,17 @@ def _intern(lx, keys, n):
 
 @njit(cache=True, nogil=True)
 def _sort_unique(buf, n):
-    a = np.sort(buf[:n])
+    if n <= 16:  # the usual size: insertion sort in place, no allocation
+        for i in range(1, n):
+            x = buf[i]
+            j = i - 1
+            while j >= 0 and buf[j] > x:
+                buf[j + 1] = buf[j]
+                j -= 1
+            buf[j + 1] = x
+        a = buf
+    else:
+        a = np.sort(buf[:n])
     m = 0
     for i in range(n):
         if m == 0 or a[i] != buf[m - 1]:
@@ -297,12 +307,41 @@ def loop_bytes(lx, scratch, gcls, c):
     G = table.shape[1]
     for w in range(4):
         loop[c, w] = 0
+    ttab = lx[0]
+    toff = lx[1]
+    soff = lx[2]
+    tacc = lx[3]
+    tign = lx[5]
+    isloop = np.zeros(G, dtype=np.uint8)
     for g in range(G):
         t = table[c, g]
         same = False
         if t >= -1:
             same = t == c
         else:
+            # Fast path: a triple that moves or dies means no loop (the set
+            # might still map onto itself; missing such a loop only costs a
+            # walk). Ignored lexemes that accept add restarts: ask _successor.
+            simple = True
+            moved = False
+            for idx in range(lo, lo + size):
+                key = int(pool[idx])
+                if key >= RP_FLAG:
+                    break
+                tt = (key >> 21) & M21
+                st = key & M21
+                ns = int(ttab[toff[tt] + st * G + g])
+                if ns != st:
+                    moved = True
+                    break
+                if tign[tt] != 0 and tacc[soff[tt] + ns] != 0:
+                    simple = False
+            if moved:
+                continue
+            if simple:
+                table[c, g] = c
+                isloop[g] = 1
+                continue
             n = _successor(lx, scratch, c, g)
             if n < 0:
                 return n
@@ -315,9 +354,10 @@ def loop_bytes(lx, scratch, gcls, c):
             if same:
                 table[c, g] = c
         if same:
-            for b in range(256):
-                if gcls[b] == g:
-                    loop[c, b >> 6] |= np.uint64(1) << np.uint64(b & 63)
+            isloop[g] = 1
+    for b in range(256):
+        if isloop[gcls[b]] != 0:
+            loop[c, b >> 6] |= np.uint64(1) << np.uint64(b & 63)
     flag[c] = 1
     return 0
 
@@ -467,6 +507,40 @@ def root_walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, 
     bid = np.empty(max_depth + 2, dtype=np.int32)
     return _walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, below, gcls, stack, ok, bid,
                  -1, cfg, out, b_node, b_cfg, 0, counters)
+
+
+@njit(cache=True, nogil=True)
+def chain_walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, below, gcls, max_depth,
+               groups, g_plain, cfg, out, b_node, b_cfg, counters):
+    """The root walk of a chain configuration over the plain slice's forest.
+
+    Every plain character leads ``cfg`` to one same successor, so the tokens
+    of group ``n`` (``n`` plain characters, then a suffix) are walked as their
+    suffixes from ``cfg`` stepped ``n`` times on one plain byte (class
+    ``g_plain``): one walk per group instead of one per distinct prefix.
+    """
+    stack = np.empty(max_depth + 2, dtype=np.int32)
+    ok = np.empty(max_depth + 2, dtype=np.uint8)
+    bid = np.empty(max_depth + 2, dtype=np.int32)
+    nb = 0
+    c = cfg
+    for n in range(groups.shape[0]):
+        r = groups[n]
+        if r >= 0:
+            nb = _walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, below, gcls, stack, ok,
+                       bid, r, c, out, b_node, b_cfg, nb, counters)
+            if nb < 0:
+                return nb
+        table = lx[12]
+        s = table[c, g_plain]
+        if s == -2:
+            s = lex_transition(lx, scratch, c, g_plain)
+            if s < -1:
+                return s
+        if s < 0:
+            break
+        c = s
+    return nb
 
 
 @njit(cache=True, nogil=True)

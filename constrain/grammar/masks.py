@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from ..tokens.bitmask import mask_from_ids, mask_words
-from ..tokens.slices import plain_budget, plain_slice_for
+from ..tokens.slices import PlainTables, plain_slice_for
 from ..tokens.trie import trie_for
 from . import _kernels as K
 from .earley import _COMPLETE, CompiledGrammar, ESet, build_child, leo
@@ -56,6 +56,8 @@ from .earley import _COMPLETE, CompiledGrammar, ESet, build_child, leo
 Config = tuple  # (sorted (scan id, state, k) triples, sorted (k, restart scan ids) pairs)
 
 _RP = K.RP_FLAG
+_NO_NODES = np.zeros(0, dtype=np.int32)
+_NO_NODES.setflags(write=False)
 
 
 def _pow2(n: int) -> int:
@@ -139,8 +141,18 @@ class LexerDFA:
         self.scratch = np.zeros(1 << 12, dtype=np.int64)
         self._acc_pairs: dict[int, tuple[tuple[int, int], ...]] = {}
         self._made: dict[tuple, int] = {}  # (triples, restarts) -> configuration id, ahead of the kernel
+        self._plain: PlainTables | None = None
         self.lock = threading.RLock()
         self.reset_contexts()
+
+    def plain_tables(self) -> PlainTables:
+        """The terminals' tables (global byte classes) for the plain slice's budget, built once."""
+        pt = self._plain
+        if pt is None:
+            ttab, toff, soff, tacc = self.static[:4]
+            n_states = np.array([d.num_states for d in self.cg.scan_dfas], dtype=np.int64)
+            pt = self._plain = PlainTables(ttab, toff, n_states, self.num_classes, self.gcls, tacc, soff)
+        return pt
 
     # -- arrays ---------------------------------------------------------------
     def arrays(self) -> tuple:
@@ -331,7 +343,7 @@ class MaskEngine:
         t = self.trie
         self._trie_args = (t.node_byte, t.node_depth, t.node_end, t.tok_start, t.tok_ids, _subtree_bytes(t))
         self._rest_args: tuple | None = None  # the plain slice's rest trie, built on first use
-        self._terminal_tables: dict[int, tuple] = {}
+        self._forest_args: tuple | None = None  # and its forest of suffixes (see _slice_args)
         self._b_node = np.empty(1 << 12, dtype=np.int32)
         self._b_cfg = np.empty(1 << 12, dtype=np.int32)
         self._st_node = np.empty(1 << 12, dtype=np.int32)
@@ -375,29 +387,32 @@ class MaskEngine:
         lex = self.lexer
         with lex.lock:
             trie_args = self._trie_args
-            budget = None
+            budget, chain = None, False
             if self.use_numba:  # the interpreted twins check the plain walk on the whole trie
                 sl = plain_slice_for(self.vocab)
-                budget = self._plain_budget(cid, sl.max_chars)
+                budget, chain = self._plain_budget(cid, sl.max_chars)
             if budget is None:
                 out = np.zeros(self.words, dtype=np.uint32)
             else:  # plain tokens cross no boundary: their bits are the slice's, the walk covers the rest
                 out = sl.words(budget).copy()
-                if self._rest_args is None:
-                    r = sl.rest
-                    self._rest_args = (r.node_byte, r.node_depth, r.node_end, r.tok_start, r.tok_ids,
-                                       _subtree_bytes(r))
-                trie_args = self._rest_args
+                trie_args = self._slice_args(sl, chain)
             while True:
-                nb = int(self._root_walk(lex.arrays(), lex.scratch, *trie_args, lex.gcls, self.trie.max_depth,
-                                         cid, out, self._b_node, self._b_cfg, self._scratch_counters))
+                if chain:  # the rest as suffixes after plain prefixes, one walk per prefix length
+                    nb = int(K.chain_walk(lex.arrays(), lex.scratch, *trie_args, lex.gcls, self._forest_depth,
+                                          self._groups, self._g_plain, cid, out, self._b_node, self._b_cfg,
+                                          self._scratch_counters))
+                else:
+                    nb = int(self._root_walk(lex.arrays(), lex.scratch, *trie_args, lex.gcls, self.trie.max_depth,
+                                             cid, out, self._b_node, self._b_cfg, self._scratch_counters))
                 if nb >= 0:
                     break
                 self._handle(nb)
-        bn = self._b_node[:nb].copy()
-        bc = self._b_cfg[:nb].copy()
-        ucfg, inv = np.unique(bc, return_inverse=True)
-        inv = inv.reshape(-1)
+        if nb == 0:  # most walks: no boundary below which a token is still missing
+            bn = ucfg = inv = _NO_NODES
+        else:
+            bn = self._b_node[:nb].copy()
+            ucfg, inv = np.unique(self._b_cfg[:nb], return_inverse=True)
+            inv = inv.reshape(-1)
         for a in (out, bn, ucfg, inv):
             a.setflags(write=False)
         self.stats["root_walks"] += 1
@@ -407,27 +422,40 @@ class MaskEngine:
             self._root.popitem(last=False)
         return entry
 
-    def _plain_budget(self, cid: int, max_chars: int) -> int | None:
-        """:func:`plain_budget` of a configuration, read off its terminals' own DFAs
-        (complete tables) instead of growing lexer rows for every UTF-8 byte class.
-        A plain character moves each triple ``(t, state, k)`` inside terminal ``t``
-        or drops it; a boundary arises exactly where a terminal accepts. Ignored
-        lexemes restart other terminals, so configurations with any are left out."""
+    def _slice_args(self, sl: Any, chain: bool) -> tuple:
+        """Trie arrays of the plain slice's rest (built on first use): its
+        forest of suffixes grouped by plain prefix length for chains, else the
+        rest trie."""
+        if chain:
+            if self._forest_args is None:
+                f = sl.forest
+                self._forest_args = (f.node_byte, f.node_depth, f.node_end, f.tok_start, f.tok_ids,
+                                     _subtree_bytes(f))
+                self._groups = sl.group_nodes
+                self._forest_depth = max(self.trie.max_depth, f.max_depth)
+                self._g_plain = int(self.lexer.gcls[ord("a")])
+            return self._forest_args
+        if self._rest_args is None:
+            r = sl.rest
+            self._rest_args = (r.node_byte, r.node_depth, r.node_end, r.tok_start, r.tok_ids, _subtree_bytes(r))
+        return self._rest_args
+
+    def _plain_budget(self, cid: int, max_chars: int) -> tuple[int | None, bool]:
+        """:meth:`PlainTables.budget` of a configuration, read off its terminals'
+        DFAs (complete tables) instead of growing lexer rows for every UTF-8 byte
+        class. A plain character moves each triple ``(t, state, k)`` inside
+        terminal ``t`` or drops it; a boundary arises exactly where a terminal
+        accepts. Ignored lexemes restart other terminals, so configurations with
+        any are left out."""
         triples, restarts = self.lexer.config(cid)
         if restarts:
-            return None
-        comps = []
-        for t, s, _k in triples:
-            if self.lexer.is_ignore[t]:
-                return None
-            got = self._terminal_tables.get(t)
-            if got is None:
-                dfa = self.cg.scan_dfas[t]
-                got = self._terminal_tables[t] = (np.ascontiguousarray(dfa.table, dtype=np.int32),
-                                                  np.ascontiguousarray(dfa.byte_class, dtype=np.int32),
-                                                  np.asarray(dfa.accepting, dtype=bool))
-            comps.append((got[0], got[1], s, got[2]))
-        return plain_budget(comps, max_chars)
+            return None, False
+        ig = self.lexer.is_ignore
+        if any(ig[t] for t, _s, _k in triples):
+            return None, False
+        tabs = np.array([t for t, _s, _k in triples], dtype=np.int64)
+        states = np.array([s for _t, s, _k in triples], dtype=np.int64)
+        return self.lexer.plain_tables().budget(tabs, states, max_chars)
 
     def _handle(self, code: int) -> None:
         if code == K.ERR_BOUNDARY:

@@ -169,36 +169,50 @@ def _set_add(buf, n, t):
     return n + 1
 
 
+def plain_classes(byte_class: np.ndarray) -> np.ndarray:
+    """The distinct byte classes of each byte range of :data:`PLAIN_SHAPES`
+    under ``byte_class``: ``[shape, step, 0]`` is their count (0: the shape
+    has no such byte), followed by the classes. The kernels step through
+    classes, not bytes (a few per range instead of up to 64)."""
+    byte_class = np.asarray(byte_class)
+    width = int(byte_class.max()) + 2 if len(byte_class) else 1
+    out = np.zeros((PLAIN_SHAPES.shape[0], 4, width), dtype=np.int32)
+    for r, row in enumerate(PLAIN_SHAPES):
+        for step in range(4):
+            lo, hi = int(row[2 * step]), int(row[2 * step + 1])
+            if hi < lo:
+                break
+            cls = np.unique(byte_class[lo:hi + 1])
+            out[r, step, 0] = len(cls)
+            out[r, step, 1:1 + len(cls)] = cls
+    return out
+
+
 @njit(cache=True, nogil=True)
-def _plain_targets(table, byte_class, state, shapes, out, cur, nxt):
+def _plain_targets(table, state, pcls, out, cur, nxt):
     """The distinct states plain characters (code points U+0020..U+10FFFF other
     than '"' and '\\\\') lead to from ``state``, into ``out``; returns their
     count, negated minus one when some plain character is rejected (so -1: all
     rejected), or -(1 << 30) when a buffer overflows.
 
     The states reachable after each byte of a UTF-8 shape are tracked as a
-    small set: every combination of bytes in a shape's ranges is a valid code
-    point, so the set is exact."""
+    small set over the byte classes of its ranges (:func:`plain_classes`):
+    every combination of bytes in a shape's ranges is a valid code point, so
+    the set is exact."""
     n_out = 0
     died = False
-    for r in range(shapes.shape[0]):
+    for r in range(pcls.shape[0]):
         n_cur = 1
         cur[0] = state
         for step in range(4):
-            lo = shapes[r, 2 * step]
-            hi = shapes[r, 2 * step + 1]
-            if hi < lo:
+            cnt = pcls[r, step, 0]
+            if cnt == 0:
                 break
             n_nxt = 0
             for j in range(n_cur):
                 s = cur[j]
-                prev_cls = -1
-                for b in range(lo, hi + 1):
-                    c = byte_class[b]
-                    if c == prev_cls:
-                        continue
-                    prev_cls = c
-                    t = table[s, c]
+                for q in range(1, cnt + 1):
+                    t = table[s, pcls[r, step, q]]
                     if t < 0:
                         died = True
                         continue
@@ -218,14 +232,14 @@ def _plain_targets(table, byte_class, state, shapes, out, cur, nxt):
 
 
 @njit(cache=True, nogil=True)
-def plain_successor(table, byte_class, state, shapes):
+def plain_successor(table, byte_class, state, pcls):
     """The one state every plain character leads to from ``state``; -1 when
     every plain character is rejected; -2 when they disagree (some rejected, or
     several successors, or too many to track)."""
     out = np.empty(_SET_CAP, dtype=np.int32)
     cur = np.empty(_SET_CAP, dtype=np.int32)
     nxt = np.empty(_SET_CAP, dtype=np.int32)
-    n = _plain_targets(table, byte_class, state, shapes, out, cur, nxt)
+    n = _plain_targets(table, state, pcls, out, cur, nxt)
     if n == -1:
         return -1
     if n == 1:
@@ -234,28 +248,7 @@ def plain_successor(table, byte_class, state, shapes):
 
 
 @njit(cache=True, nogil=True)
-def plain_chain(table, byte_class, state, shapes, blocked, use_blocked, max_chars):
-    """Follow the chain of one-successor plain steps from ``state``: -1 when it
-    loops (or outlasts ``max_chars``), ``k`` when every plain character dies
-    after ``k`` steps, -2 when a step has several outcomes, -3 when it reaches a
-    blocked state."""
-    s = state
-    for k in range(max_chars + 1):
-        t = plain_successor(table, byte_class, s, shapes)
-        if t == -2:
-            return -2
-        if t == -1:
-            return k
-        if use_blocked and blocked[t]:
-            return -3
-        if t == s:
-            return -1
-        s = t
-    return -1
-
-
-@njit(cache=True, nogil=True)
-def plain_reach(table, byte_class, state, shapes, blocked, use_blocked, need_live, max_states):
+def plain_reach(table, byte_class, state, pcls, blocked, use_blocked, need_live, max_states):
     """Explore every state plain text leads to from ``state``: 1 when none is
     blocked and (with ``need_live``) no plain character is ever rejected, so
     every plain token keeps the automaton live; 0 when that fails; -1 when more
@@ -272,7 +265,7 @@ def plain_reach(table, byte_class, state, shapes, blocked, use_blocked, need_liv
     while head < tail:
         s = queue[head]
         head += 1
-        n = _plain_targets(table, byte_class, s, shapes, out, cur, nxt)
+        n = _plain_targets(table, s, pcls, out, cur, nxt)
         if n == -(1 << 30):
             return -1
         if n < 0:
@@ -291,6 +284,157 @@ def plain_reach(table, byte_class, state, shapes, blocked, use_blocked, need_liv
             queue[tail] = t
             tail += 1
     return 1
+
+
+#: plain_budget_many's answers when the slice does not apply, and for a closure (any length)
+PLAIN_NONE = -3
+PLAIN_CLOSURE = -4
+
+
+@njit(cache=True, nogil=True)
+def _view(flat, off, n_states, ncols, i):
+    return flat[off[i]:off[i] + n_states[i] * ncols].reshape((n_states[i], ncols))
+
+
+@njit(cache=True, nogil=True)
+def _chain_outcome(flat, off, n_states, ncols, soff, byte_class, pcls, bflat, boff, use_blocked, memo, t, s):
+    """What plain text does to state ``s`` of table ``t`` alone, memoised in
+    ``memo[soff[t] + s]`` as ``4 * step + kind``: after ``step`` one-successor
+    steps every plain character dies (kind 0), the chain loops (1), plain
+    characters disagree (2, a closure candidate) or reach a blocked state (3).
+    Following the chain fills the memo of every state on it, so the counter
+    states of a ``maxLength`` string cost one step each, not one chain each."""
+    base = soff[t]
+    m = memo[base + s]
+    if m >= 0:
+        return m
+    nst = n_states[t]
+    tab = _view(flat, off, n_states, ncols, t)
+    path = np.empty(nst + 1, dtype=np.int64)
+    n = 0
+    cur = s
+    cyc = False
+    while True:
+        m = memo[base + cur]
+        if m >= 0:
+            r = m
+            break
+        if n >= nst:  # more steps than states: a cycle (plain text of some lengths only)
+            r = 1
+            cyc = True
+            break
+        nx = plain_successor(tab, byte_class, cur, pcls)
+        if nx == -2:
+            r = 2
+        elif nx < 0:
+            r = 0
+        elif use_blocked and bflat[boff[t] + nx] != 0:
+            r = 3
+        elif nx == cur:
+            r = 1
+        else:
+            path[n] = cur
+            n += 1
+            cur = nx
+            continue
+        break
+    if not cyc:
+        memo[base + cur] = r
+    for i in range(n - 1, -1, -1):
+        r += 4
+        memo[base + path[i]] = r
+    return memo[base + s]
+
+
+@njit(cache=True, nogil=True)
+def plain_budget_many(flat, off, n_states, ncols, byte_class, tabs, states, bflat, boff, use_blocked, pcls,
+                      max_chars, max_reach, soff, memo):
+    """:meth:`constrain.tokens.slices.PlainTables.budget` of automata moving side by side.
+
+    Component ``j`` is state ``states[j]`` of table ``tabs[j]``, stored
+    row-major at ``flat[off[t]:]`` with ``n_states[t]`` rows of ``ncols``
+    classes (one ``byte_class`` for all); its blocked flags are
+    ``bflat[boff[t] + state]`` when ``use_blocked``. Returns a chain's budget
+    (>= 0, or -1 for any number of characters), ``PLAIN_CLOSURE`` (any number,
+    not a chain) or ``PLAIN_NONE``. Each component's chain comes from
+    :func:`_chain_outcome` (``memo``, per state of ``soff``'s layout); stepping them side by side ends at the first event, so: a
+    disagreement within ``max_chars`` steps calls for the closure check (which
+    also rejects any blocked state), else a blocked state rejects the slice,
+    else the budget is the last death (-1 when some chain loops or outlasts
+    ``max_chars``).
+    """
+    m = states.shape[0]
+    last = 0
+    endless = False
+    closure = False
+    blocked_hit = False
+    for j in range(m):
+        r = _chain_outcome(flat, off, n_states, ncols, soff, byte_class, pcls, bflat, boff, use_blocked, memo,
+                           tabs[j], states[j])
+        kind = r & 3
+        step = r >> 2
+        if kind == 1 or step > max_chars:
+            endless = True
+        elif kind == 0:
+            last = max(last, step)
+        elif kind == 2:
+            closure = True
+        else:
+            blocked_hit = True
+    if not closure:
+        if blocked_hit:
+            return PLAIN_NONE
+        return -1 if endless else last
+    # a closure: some component stays live on every plain text, none reaches a blocked state
+    some_live = False
+    for j in range(m):
+        tab = _view(flat, off, n_states, ncols, tabs[j])
+        blocked = bflat[boff[tabs[j]]:boff[tabs[j]] + n_states[tabs[j]]]
+        if not some_live and plain_reach(tab, byte_class, states[j], pcls, blocked, use_blocked, True,
+                                         max_reach) == 1:
+            some_live = True
+        elif use_blocked and plain_reach(tab, byte_class, states[j], pcls, blocked, use_blocked, False,
+                                         max_reach) != 1:
+            return PLAIN_NONE
+    return PLAIN_CLOSURE if some_live else PLAIN_NONE
+
+
+def plain_budget_many_py(flat, off, n_states, ncols, byte_class, tabs, states, bflat, boff, use_blocked, pcls,
+                         max_chars, max_reach, soff=None, memo=None):
+    """Reference twin of :func:`plain_budget_many`: the components stepped side by
+    side one plain character at a time (over the code-point twins), no memo."""
+    views = [np.asarray(flat[off[t]:off[t] + n_states[t] * ncols]).reshape(n_states[t], ncols) for t in tabs]
+    blocked = [np.asarray(bflat[boff[t]:boff[t] + n_states[t]]) for t in tabs]
+    live = [(j, int(s)) for j, s in enumerate(states)]
+    for k in range(max_chars + 1):
+        nxt = []
+        for j, s in live:
+            t = plain_successor_py(views[j], byte_class, s, pcls)
+            if t == -2:
+                break
+            if t >= 0:
+                if use_blocked and blocked[j][t]:
+                    return PLAIN_NONE
+                nxt.append((j, t))
+        else:
+            if not nxt:
+                return k
+            if nxt == live:
+                return -1
+            live = nxt
+            continue
+        break
+    else:
+        return -1
+    some_live = False
+    for j, s in enumerate(states):
+        if not some_live and plain_reach_py(views[j], byte_class, s, pcls, blocked[j], use_blocked, True,
+                                            max_reach) == 1:
+            some_live = True
+        elif use_blocked and plain_reach_py(views[j], byte_class, s, pcls, blocked[j], use_blocked, False,
+                                            max_reach) != 1:
+            return PLAIN_NONE
+    return PLAIN_CLOSURE if some_live else PLAIN_NONE
 
 
 _PLAIN_BYTES: list = []
@@ -323,7 +467,7 @@ def plain_targets_py(table, byte_class, state) -> tuple[set, bool]:
     return set(s[s >= 0].tolist()), died
 
 
-def plain_successor_py(table, byte_class, state, shapes):
+def plain_successor_py(table, byte_class, state, pcls):
     """Reference twin of :func:`plain_successor`."""
     targets, died = plain_targets_py(table, byte_class, state)
     if not targets:
@@ -333,7 +477,7 @@ def plain_successor_py(table, byte_class, state, shapes):
     return targets.pop()
 
 
-def plain_reach_py(table, byte_class, state, shapes, blocked, use_blocked, need_live, max_states):
+def plain_reach_py(table, byte_class, state, pcls, blocked, use_blocked, need_live, max_states):
     """Reference twin of :func:`plain_reach`."""
     seen = {state}
     queue = [state]

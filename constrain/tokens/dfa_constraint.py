@@ -18,7 +18,7 @@ from ..automata.dfa import ByteDFA
 from . import _kernels
 from .base import Constraint, Matcher
 from .bitmask import allocate_mask, as_uint32_words, mask_from_ids
-from .slices import plain_budget, plain_slice_for
+from .slices import PlainTables, plain_budget, plain_slice_for
 from .trie import trie_for
 
 _FINISHED = -2
@@ -38,6 +38,7 @@ class DFAConstraint(Constraint):
         self._eos_words = mask_from_ids(eos, vocab.size)
         self._byte_class = np.ascontiguousarray(dfa.byte_class, dtype=np.int32)
         self._table = np.ascontiguousarray(dfa.table, dtype=np.int32)
+        self._plain = PlainTables.of(self._table, self._byte_class)
 
     def __repr__(self) -> str:
         src = f" {self.source!r}" if self.source is not None and len(self.source) < 80 else ""
@@ -53,7 +54,7 @@ class DFAConstraint(Constraint):
             return got
         t = self.trie
         sl = plain_slice_for(self.vocab)
-        budget = plain_budget([(self._table, self._byte_class, state, None)], sl.max_chars)
+        budget = plain_budget(self._plain, state, sl.max_chars)
         if budget is not None:  # every plain token of at most `budget` characters is allowed, no other
             out = sl.words(budget).copy()
             t = sl.rest
