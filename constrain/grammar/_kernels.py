@@ -96,7 +96,7 @@ def _keys_hash(keys, lo, hi):
     return h
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _intern(lx, keys, n):
     tign = lx[5]
     tacc = lx[3]
@@ -187,7 +187,7 @@ def lex_make(lx, keys):
     return _intern(lx, buf, m)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _successor(lx, scratch, c, g):
     """Keys of the successor of configuration ``c`` on global byte class ``g``, into ``scratch``.
 

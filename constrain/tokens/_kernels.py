@@ -310,7 +310,7 @@ def _chain_outcome(flat, off, n_states, ncols, soff, byte_class, pcls, bflat, bo
         return m
     nst = n_states[t]
     tab = _view(flat, off, n_states, ncols, t)
-    path = np.empty(nst + 1, dtype=np.int64)
+    path = np.empty(64, dtype=np.int64)  # grown on demand: a chain is usually short
     n = 0
     cur = s
     cyc = False
@@ -333,6 +333,10 @@ def _chain_outcome(flat, off, n_states, ncols, soff, byte_class, pcls, bflat, bo
         elif nx == cur:
             r = 1
         else:
+            if n == path.shape[0]:
+                grown = np.empty(2 * n, dtype=np.int64)
+                grown[:n] = path
+                path = grown
             path[n] = cur
             n += 1
             cur = nx
