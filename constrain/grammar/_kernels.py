@@ -309,9 +309,6 @@ def loop_bytes(lx, scratch, gcls, c):
         loop[c, w] = 0
     ttab = lx[0]
     toff = lx[1]
-    soff = lx[2]
-    tacc = lx[3]
-    tign = lx[5]
     isloop = np.zeros(G, dtype=np.uint8)
     for g in range(G):
         t = table[c, g]
@@ -319,26 +316,23 @@ def loop_bytes(lx, scratch, gcls, c):
         if t >= -1:
             same = t == c
         else:
-            # Fast path: a triple that moves or dies means no loop (the set
-            # might still map onto itself; missing such a loop only costs a
-            # walk). Ignored lexemes that accept add restarts: ask _successor.
-            simple = True
+            # Fast path without restart pairs (no restarts can re-add a
+            # triple): every triple staying put is a loop, and a lone triple
+            # that moves or dies is none. Otherwise (several triples could map
+            # onto one another) _successor compares the whole set.
+            simple = int(pool[lo + size - 1]) < RP_FLAG
             moved = False
-            for idx in range(lo, lo + size):
-                key = int(pool[idx])
-                if key >= RP_FLAG:
-                    break
-                tt = (key >> 21) & M21
-                st = key & M21
-                ns = int(ttab[toff[tt] + st * G + g])
-                if ns != st:
-                    moved = True
-                    break
-                if tign[tt] != 0 and tacc[soff[tt] + ns] != 0:
-                    simple = False
-            if moved:
-                continue
             if simple:
+                for idx in range(lo, lo + size):
+                    key = int(pool[idx])
+                    tt = (key >> 21) & M21
+                    st = key & M21
+                    if int(ttab[toff[tt] + st * G + g]) != st:
+                        moved = True
+                        break
+            if moved and size == 1:
+                continue
+            if simple and not moved:
                 table[c, g] = c
                 isloop[g] = 1
                 continue
