@@ -36,6 +36,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..tokens._kernels import PLAIN_NONE, plain_budget_many
+
 RP_FLAG = 1 << 62
 M21 = (1 << 21) - 1
 M31 = (1 << 31) - 1
@@ -501,6 +503,31 @@ def root_walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, 
     bid = np.empty(max_depth + 2, dtype=np.int32)
     return _walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, below, gcls, stack, ok, bid,
                  -1, cfg, out, b_node, b_cfg, 0, counters)
+
+
+@njit(cache=True, nogil=True)
+def config_plain_budget(lx, cid, gcls, n_states, pcls, max_chars, max_reach, memo_off, memo):
+    """The plain budget (:func:`constrain.tokens._kernels.plain_budget_many`) of
+    configuration ``cid``, read off its terminals' own tables; ``PLAIN_NONE``
+    when it has ignored lexemes (they restart other terminals)."""
+    pool = lx[9]
+    cfg_ptr = lx[10]
+    tign = lx[5]
+    lo = cfg_ptr[cid]
+    m = cfg_ptr[cid + 1] - lo
+    tabs = np.empty(m, dtype=np.int64)
+    states = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        key = int(pool[lo + i])
+        if key >= RP_FLAG:
+            return PLAIN_NONE
+        t = (key >> 21) & M21
+        if tign[t] != 0:
+            return PLAIN_NONE
+        tabs[i] = t
+        states[i] = key & M21
+    return plain_budget_many(lx[0], lx[1], n_states, lx[12].shape[1], gcls, tabs, states, lx[3], lx[2], True, pcls,
+                             max_chars, max_reach, memo_off, memo)
 
 
 @njit(cache=True, nogil=True)

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from ..tokens.bitmask import mask_from_ids, mask_words
-from ..tokens.slices import PlainTables, plain_slice_for
+from ..tokens.slices import MAX_REACH, PlainTables, plain_slice_for
 from ..tokens.trie import trie_for
 from . import _kernels as K
 from .earley import _COMPLETE, CompiledGrammar, ESet, build_child, leo
@@ -219,23 +219,26 @@ class LexerDFA:
     # -- configurations -------------------------------------------------------
     def make(self, triples, restart: dict[int, tuple[int, ...]]) -> int:
         """Intern a configuration from triples and the restart sets of its ranks (-1 when empty)."""
-        triples = frozenset(triples)
-        if not triples:
+        ig = self.is_ignore
+        keys = {(k << 42) | (t << 21) | s for t, s, k in triples}
+        for k in {k for t, _s, k in triples if ig[t]}:
+            keys.add(_RP | (k << 31) | self.restart_id(tuple(restart[k])))
+        return self.make_keys(frozenset(keys))
+
+    def make_keys(self, keys: frozenset) -> int:
+        """Intern a configuration given as its kernel keys (triples ``k << 42 | t << 21 | s``,
+        restart pairs ``RP_FLAG | k << 31 | restart id``); -1 when empty."""
+        if not keys:
             return -1
-        memo_key = (triples, tuple(sorted((k, tuple(v)) for k, v in restart.items())))
-        got = self._made.get(memo_key)
+        got = self._made.get(keys)
         if got is not None:
             return got
-        ig = self.is_ignore
-        keys = [(k << 42) | (t << 21) | s for t, s, k in triples]
-        for k in sorted({k for t, _s, k in triples if ig[t]}):
-            keys.append(_RP | (k << 31) | self.restart_id(tuple(restart[k])))
-        arr = np.asarray(keys, dtype=np.int64)
+        arr = np.fromiter(keys, dtype=np.int64, count=len(keys))
         with self.lock:
             while True:
                 r = int(K.lex_make(self.arrays(), arr))
                 if r >= -1:
-                    self._made[memo_key] = r
+                    self._made[keys] = r
                     return r
                 self.handle(r)
 
@@ -358,16 +361,32 @@ class MaskEngine:
         c = S.cache
         if c is not None and "cfg" in c:
             return c["cfg"], c["ranks"]
+        scan = S.scan
         origins: dict[ESet, int] = {}
-        for lst in S.scan.values():
+        for lst in scan.values():
             for o in lst:
                 origins[o] = o.pos
-        ranks = sorted(origins, key=lambda o: -o.pos)
-        rank = {o: i for i, o in enumerate(ranks)}
-        triples = {(t, s, rank[o]) for (t, s), lst in S.scan.items() for o in lst}
-        ig = self.lexer.is_ignore
-        restart = {k: _predicted(ranks[k]) for k in {k for t, _s, k in triples if ig[t]}}
-        cid = self.lexer.make(triples, restart)
+        lex = self.lexer
+        ig = lex.is_ignore
+        if len(origins) == 1:  # the usual case: every lexeme started at one origin (rank 0)
+            ranks = list(origins)
+            keys = {(t << 21) | s for t, s in scan}
+            if any(ig[t] for t, _s in scan):
+                keys.add(_RP | lex.restart_id(_predicted(ranks[0])))
+        else:
+            ranks = sorted(origins, key=lambda o: -o.pos)
+            rank = {o: i for i, o in enumerate(ranks)}
+            keys = set()
+            ig_ranks = set()
+            for (t, s), lst in scan.items():
+                for o in lst:
+                    k = rank[o]
+                    keys.add((k << 42) | (t << 21) | s)
+                    if ig[t]:
+                        ig_ranks.add(k)
+            for k in ig_ranks:
+                keys.add(_RP | (k << 31) | lex.restart_id(_predicted(ranks[k])))
+        cid = lex.make_keys(frozenset(keys))
         if S.cache is None:
             S.cache = {}
         S.cache["cfg"] = cid
@@ -411,8 +430,9 @@ class MaskEngine:
             bn = ucfg = inv = _NO_NODES
         else:
             bn = self._b_node[:nb].copy()
-            ucfg, inv = np.unique(self._b_cfg[:nb], return_inverse=True)
-            inv = inv.reshape(-1)
+            index: dict[int, int] = {}  # a few boundaries: cheaper than np.unique
+            inv = np.array([index.setdefault(c, len(index)) for c in self._b_cfg[:nb].tolist()], dtype=np.int64)
+            ucfg = np.array(list(index), dtype=np.int32)
         for a in (out, bn, ucfg, inv):
             a.setflags(write=False)
         self.stats["root_walks"] += 1
@@ -447,15 +467,11 @@ class MaskEngine:
         terminal ``t`` or drops it; a boundary arises exactly where a terminal
         accepts. Ignored lexemes restart other terminals, so configurations with
         any are left out."""
-        triples, restarts = self.lexer.config(cid)
-        if restarts:
-            return None, False
-        ig = self.lexer.is_ignore
-        if any(ig[t] for t, _s, _k in triples):
-            return None, False
-        tabs = np.array([t for t, _s, _k in triples], dtype=np.int64)
-        states = np.array([s for _t, s, _k in triples], dtype=np.int64)
-        return self.lexer.plain_tables().budget(tabs, states, max_chars)
+        lex = self.lexer
+        pt = lex.plain_tables()
+        r = int(K.config_plain_budget(lex.arrays(), cid, lex.gcls, pt.n_states, pt.pcls, max_chars, MAX_REACH,
+                                      pt.soff, pt.memo))
+        return PlainTables.decode(r)
 
     def _handle(self, code: int) -> None:
         if code == K.ERR_BOUNDARY:

@@ -152,6 +152,11 @@ class PlainTables:
         r = int(_kernels.plain_budget_many(self.flat, self.off, self.n_states, self.ncols, self.byte_class,
                                            tabs, states, self.blocked, self.blocked_off, self.use_blocked,
                                            self.pcls, max_chars, MAX_REACH, self.soff, self.memo))
+        return self.decode(r)
+
+    @staticmethod
+    def decode(r: int) -> tuple[int | None, bool]:
+        """(budget, chain) of a kernel's answer."""
         if r == _kernels.PLAIN_NONE:
             return None, False
         if r == _kernels.PLAIN_CLOSURE:
