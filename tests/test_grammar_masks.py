@@ -240,6 +240,29 @@ def test_masks_are_cached_and_read_only() -> None:
     assert not a.flags.writeable
 
 
+@pytest.mark.parametrize("key", ["json", "sql", "python_like"])
+def test_carried_configurations_equal_rebuilt_ones(key: str) -> None:
+    """Tokens inside a lexeme carry the lexer configuration to the next set
+    (``MaskEngine.carry``); its mask equals the one of the same set stepped
+    without the carry, whose configuration ``root_config`` rebuilds."""
+    c = constraint(key, "qwen3")
+    cg = c.compiled
+    carried = 0
+    for text in samples(key, 6, seed=11):
+        m = c.matcher()
+        plain = c._initial
+        for t in c.vocab.encode(text):
+            m.fill_mask(allocate_mask(c.vocab.size))
+            assert m.accept_token(t), (text, t)
+            for b in c.vocab.token_bytes[t]:
+                plain = step(cg, plain, b)
+            S = m.earley_set
+            if S.cache is not None and "cfg" in S.cache:
+                carried += 1
+                assert np.array_equal(c.engine.compute(S), c.engine.compute(plain)), (text, t)
+    assert carried, "no token was carried inside a lexeme"
+
+
 def test_plain_slice_masks_equal_whole_trie_walks() -> None:
     """Configurations inside string bodies (chains with minLength/maxLength) and
     at keys that may be any undeclared name (closures) start from the plain

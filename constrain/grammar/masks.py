@@ -393,6 +393,40 @@ class MaskEngine:
         S.cache["ranks"] = ranks
         return cid, ranks
 
+    def carry(self, S: ESet, data: bytes, nxt: ESet) -> None:
+        """Give ``nxt`` (the set after ``data`` from ``S``) its root
+        configuration without :meth:`root_config`'s rebuild, when ``data``
+        stays inside the lexemes of ``S``.
+
+        With no restart pair in ``S``'s configuration (so no ignored terminal)
+        and no boundary on the way, no terminal ends inside ``data``: the
+        parser did not move, the origins are ``S``'s, and the configuration is
+        the lexer's successor over the bytes. Most tokens are such steps
+        (string contents, numbers, names), and the rebuild is a Python loop
+        over every live lexeme.
+        """
+        c = S.cache
+        if c is None or nxt.cache is not None:
+            return
+        cid = c.get("cfg")
+        if cid is None or cid < 0:
+            return
+        lex = self.lexer
+        with lex.lock:
+            if lex.pool[lex.cfg_ptr[cid + 1] - 1] >= _RP:  # keys are sorted: restart pairs last
+                return
+            gcls = lex.gcls
+            for b in data:
+                s = int(lex.table[cid, gcls[b]])
+                if s == -2:
+                    s = lex.step(cid, int(gcls[b]))
+                if s < 0 or lex.boundary[s]:
+                    return
+                cid = s
+        nxt.cache = {"cfg": cid, "ranks": c["ranks"]}
+        if "sigs" in c:
+            nxt.cache["sigs"] = c["sigs"]
+
     def root_walk(self, cid: int) -> tuple:
         """(bits, boundary nodes, distinct boundary configs, index per node) of a configuration, memoised.
 
@@ -481,9 +515,19 @@ class MaskEngine:
             self.lexer.handle(code)
 
     # -- masks ----------------------------------------------------------------
-    def _rank_sigs(self, ranks: list[ESet]) -> tuple:
+    def _rank_sigs(self, S: ESet, ranks: list[ESet]) -> tuple:
+        """Signatures of the ranked origins of ``S`` (after :meth:`root_config`),
+        kept in ``S.cache`` for the signature table's generation; sets carried
+        inside a lexeme (:meth:`carry`) share their parent's."""
+        gen = self.cg.sig_generation
+        c = S.cache
+        got = c.get("sigs")
+        if got is not None and got[0] == gen:
+            return got[1]
         sig = self.cg.signature
-        return tuple(sig(o) for o in ranks)
+        sigs = tuple(sig(o) for o in ranks)
+        c["sigs"] = (gen, sigs)
+        return sigs
 
     def mask(self, S: ESet) -> np.ndarray:
         """The read-only packed mask of Earley set ``S``.
@@ -498,7 +542,7 @@ class MaskEngine:
             return self.eos_words if S.accepting else self._empty
         with self.lexer.lock:
             cid, ranks = self.root_config(S)
-            sigs = self._rank_sigs(ranks)
+            sigs = self._rank_sigs(S, ranks)
             key = (cid, S.accepting, sigs)
             got = self._sets.get(key)
             if got is not None:
@@ -520,7 +564,7 @@ class MaskEngine:
             return out
         with self.lexer.lock:
             cid, ranks = self.root_config(S)
-            return self._compute(S, cid, ranks, self._rank_sigs(ranks))
+            return self._compute(S, cid, ranks, self._rank_sigs(S, ranks))
 
     def _compute(self, S: ESet, cid: int, ranks: list[ESet], sigs: tuple) -> np.ndarray:
         self.stats["computed"] += 1

@@ -88,6 +88,7 @@ class GrammarMatcher(Matcher):
         nxt = self._advance(S, data)
         if nxt is None:
             return False
+        c.engine.carry(S, data, nxt)
         self._stack.append(nxt)
         return True
 
