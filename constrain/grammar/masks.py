@@ -417,9 +417,7 @@ class MaskEngine:
                 return
             gcls = lex.gcls
             for b in data:
-                s = int(lex.table[cid, gcls[b]])
-                if s == -2:
-                    s = lex.step(cid, int(gcls[b]))
+                s = lex.step(cid, int(gcls[b]))
                 if s < 0 or lex.boundary[s]:
                     return
                 cid = s

@@ -63,11 +63,13 @@ class GrammarMatcher(Matcher):
 
     def _advance(self, S: ESet, data: bytes) -> ESet | None:
         cg = self.constraint.compiled
+        nxt = S
         for b in data:
-            S = step(cg, S, b)
-            if S is None:
+            nxt = step(cg, nxt, b)
+            if nxt is None:
                 return None
-        return S
+        self.constraint.engine.carry(S, data, nxt)
+        return nxt
 
     def accept_token(self, token_id: int) -> bool:
         S = self._stack[-1]
@@ -88,7 +90,6 @@ class GrammarMatcher(Matcher):
         nxt = self._advance(S, data)
         if nxt is None:
             return False
-        c.engine.carry(S, data, nxt)
         self._stack.append(nxt)
         return True
 
