@@ -192,6 +192,24 @@ def test_trie_builder_matches_python_twin() -> None:
         np.testing.assert_array_equal(have, want)
 
 
+def test_plain_classes_matches_per_range_unique() -> None:
+    """The vectorised class table equals ``np.unique`` of each range's byte
+    classes (its definition), on random byte partitions of every width."""
+    rng = np.random.default_rng(7)
+    for width in (1, 2, 5, 40, 256):
+        for _ in range(10):
+            cls = rng.integers(0, width, 256).astype(np.int32)
+            got = _kernels.plain_classes(cls)
+            for r, row in enumerate(_kernels.PLAIN_SHAPES.tolist()):
+                for step in range(4):
+                    lo, hi = row[2 * step], row[2 * step + 1]
+                    want = np.unique(cls[lo:hi + 1]) if hi >= lo else np.zeros(0, np.int32)
+                    n = got[r, step, 0]
+                    assert n == len(want) and got[r, step, 1:1 + n].tolist() == want.tolist()
+                    if hi < lo:
+                        break
+
+
 def test_plain_slice_states_and_kernel_twin() -> None:
     """String-body states take the plain slice: unbounded bodies (also after a
     minimum length) and bounded ones (a chain of maxLength states); states where

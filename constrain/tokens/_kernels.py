@@ -173,19 +173,36 @@ def plain_classes(byte_class: np.ndarray) -> np.ndarray:
     """The distinct byte classes of each byte range of :data:`PLAIN_SHAPES`
     under ``byte_class``: ``[shape, step, 0]`` is their count (0: the shape
     has no such byte), followed by the classes. The kernels step through
-    classes, not bytes (a few per range instead of up to 64)."""
+    classes, not bytes (a few per range instead of up to 64). Vectorised: it
+    runs once per grammar, on its first mask."""
     byte_class = np.asarray(byte_class)
     width = int(byte_class.max()) + 2 if len(byte_class) else 1
-    out = np.zeros((PLAIN_SHAPES.shape[0], 4, width), dtype=np.int32)
-    for r, row in enumerate(PLAIN_SHAPES):
+    rng, byt = _PLAIN_RANGE_BYTES
+    present = np.zeros((PLAIN_SHAPES.shape[0] * 4, width - 1), dtype=bool)
+    present[rng, byte_class[byt]] = True
+    count = present.sum(axis=1)
+    order = np.argsort(~present, axis=1, kind="stable")  # present classes first, ascending
+    out = np.zeros((PLAIN_SHAPES.shape[0] * 4, width), dtype=np.int32)
+    out[:, 0] = count
+    out[:, 1:] = np.where(np.arange(width - 1) < count[:, None], order, 0)
+    return out.reshape(PLAIN_SHAPES.shape[0], 4, width)
+
+
+def _range_bytes() -> tuple[np.ndarray, np.ndarray]:
+    """(range index ``4 * shape + step``, byte) for every byte of every range of :data:`PLAIN_SHAPES`
+    (a step's range ends the shape when it is empty)."""
+    rng, byt = [], []
+    for r, row in enumerate(PLAIN_SHAPES.tolist()):
         for step in range(4):
-            lo, hi = int(row[2 * step]), int(row[2 * step + 1])
+            lo, hi = row[2 * step], row[2 * step + 1]
             if hi < lo:
                 break
-            cls = np.unique(byte_class[lo:hi + 1])
-            out[r, step, 0] = len(cls)
-            out[r, step, 1:1 + len(cls)] = cls
-    return out
+            rng.extend([4 * r + step] * (hi - lo + 1))
+            byt.extend(range(lo, hi + 1))
+    return np.array(rng, dtype=np.int64), np.array(byt, dtype=np.int64)
+
+
+_PLAIN_RANGE_BYTES = _range_bytes()
 
 
 @njit(cache=True, nogil=True)
