@@ -313,7 +313,7 @@ def test_plain_budget_kernel_equals_twin_on_lexer_configurations() -> None:
     v = vocab("qwen3")
     c = compile_json_schema(schema, v, additional_properties=True).inner
     lex = c.engine.lexer
-    pt = lex.plain_tables()
+    pt = lex.plain
     combos = set()
     m = c.matcher()
     for ch in '{"name":"abcd","tag":"xy","kids":[{"zz":"q"}],"extra":"v"}':

@@ -141,18 +141,12 @@ class LexerDFA:
         self.scratch = np.zeros(1 << 12, dtype=np.int64)
         self._acc_pairs: dict[int, tuple[tuple[int, int], ...]] = {}
         self._made: dict[tuple, int] = {}  # (triples, restarts) -> configuration id, ahead of the kernel
-        self._plain: PlainTables | None = None
+        n_states = np.array([d.num_states for d in cg.scan_dfas], dtype=np.int64)
+        # built with the grammar, not on its first mask (about 50 us there, a tail step per schema)
+        flat, off, soff_all, acc = self.static[:4]
+        self.plain = PlainTables(flat, off, n_states, G, gcls, acc, soff_all)
         self.lock = threading.RLock()
         self.reset_contexts()
-
-    def plain_tables(self) -> PlainTables:
-        """The terminals' tables (global byte classes) for the plain slice's budget, built once."""
-        pt = self._plain
-        if pt is None:
-            ttab, toff, soff, tacc = self.static[:4]
-            n_states = np.array([d.num_states for d in self.cg.scan_dfas], dtype=np.int64)
-            pt = self._plain = PlainTables(ttab, toff, n_states, self.num_classes, self.gcls, tacc, soff)
-        return pt
 
     # -- arrays ---------------------------------------------------------------
     def arrays(self) -> tuple:
@@ -500,7 +494,7 @@ class MaskEngine:
         accepts. Ignored lexemes restart other terminals, so configurations with
         any are left out."""
         lex = self.lexer
-        pt = lex.plain_tables()
+        pt = lex.plain
         r = int(K.config_plain_budget(lex.arrays(), cid, lex.gcls, pt.n_states, pt.pcls, max_chars, MAX_REACH,
                                       pt.soff, pt.memo))
         return PlainTables.decode(r)
