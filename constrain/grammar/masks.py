@@ -102,7 +102,7 @@ class LexerDFA:
         self.gcls = gcls
         self.num_classes = G = len(reps)
         rep_arr = np.asarray(reps, dtype=np.int64)
-        ttab, toff, soff, tacc = [], [], [], []
+        ttab, toff, soff, tacc, sizes = [], [], [], [], []
         o = so = 0
         for t in range(n):
             dfa = cg.scan_dfas[t]
@@ -112,6 +112,7 @@ class LexerDFA:
             o += sub.size
             tacc.append(np.asarray(dfa.accepting, dtype=np.uint8))
             soff.append(so)
+            sizes.append(dfa.num_states)
             so += dfa.num_states
         self.is_ignore = [t >= cg.num_terminals for t in range(n)]
         closed = [bool(cg.ignore_closed.get(t, False)) for t in range(n)]
@@ -141,10 +142,9 @@ class LexerDFA:
         self.scratch = np.zeros(1 << 12, dtype=np.int64)
         self._acc_pairs: dict[int, tuple[tuple[int, int], ...]] = {}
         self._made: dict[tuple, int] = {}  # (triples, restarts) -> configuration id, ahead of the kernel
-        n_states = np.array([d.num_states for d in cg.scan_dfas], dtype=np.int64)
         # built with the grammar, not on its first mask (about 50 us there, a tail step per schema)
         flat, off, soff_all, acc = self.static[:4]
-        self.plain = PlainTables(flat, off, n_states, G, gcls, acc, soff_all)
+        self.plain = PlainTables(flat, off, np.asarray(sizes, dtype=np.int64), G, gcls, acc, soff_all)
         self.lock = threading.RLock()
         self.reset_contexts()
 

@@ -174,7 +174,7 @@ def plain_classes(byte_class: np.ndarray) -> np.ndarray:
     under ``byte_class``: ``[shape, step, 0]`` is their count (0: the shape
     has no such byte), followed by the classes. The kernels step through
     classes, not bytes (a few per range instead of up to 64). Vectorised: it
-    runs once per grammar, on its first mask."""
+    runs once per grammar or DFA layout, while it compiles."""
     byte_class = np.asarray(byte_class)
     width = int(byte_class.max()) + 2 if len(byte_class) else 1
     rng, byt = _PLAIN_RANGE_BYTES
