@@ -119,6 +119,25 @@ def test_maskbench_file(tok_name, rel):
 # The runner's own pieces
 
 
+def test_warm_up_texts_are_forced_to_their_end():
+    """A warm-up text refused half-way would leave its kernels cold, to be charged to a measured step."""
+    from constrain.evaluation.maskbench import _WARMUP
+    from constrain.evaluation.peers import CompileOptions, PeerTokenizer, make_adapter
+
+    tok = PeerTokenizer.load(str(tokenizer_path("qwen3")))
+    adapter = make_adapter("constrain", tok)
+    buf = np.zeros(tok.words, dtype=np.uint32)
+    engines = set()
+    for schema, text in _WARMUP:
+        compiled = adapter.compile(schema=schema, options=CompileOptions())
+        engines.add(compiled.native.engine)
+        m = adapter.matcher(compiled)
+        for t in tok.tokenize(text):
+            m.fill(buf)
+            assert is_allowed(buf, t) and m.accept(t), f"warm-up refused {text!r}"
+    assert engines == {"dfa", "grammar"}
+
+
 def test_schema_order_follows_properties_refs_and_const():
     schema = {
         "$defs": {"p": {"type": "object", "properties": {"y": {}, "x": {}}}},

@@ -61,13 +61,24 @@ WALL_FACTOR = 8.0
 _MAX_EXAMPLES = 40
 
 #: Warm-up before any timing, the same for every engine: a flat and a recursive schema (the
-#: two code paths of engines that have both), each forced into a string value, so that JIT
-#: loading and per-vocabulary tables are not charged to the first schema of the sample.
+#: two code paths of engines that have both), a one-regex schema and one with formats, each
+#: driven some way into an instance, so that JIT compiling or loading (a kernel met first on
+#: a measured step costs 3-20 ms from numba's cache, seconds without it) and per-vocabulary
+#: tables are not charged to whichever schema of the sample first needs them.
 _WARMUP = [
     ({"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "integer"}}}, '{"a":"warm'),
     ({"$defs": {"n": {"type": "object", "properties": {"a": {"type": "string"},
                                                        "k": {"type": "array", "items": {"$ref": "#/$defs/n"}}}}},
       "$ref": "#/$defs/n"}, '{"a":"warm'),
+    # the one-DFA engine (its kernels are separate dispatchers from the grammar's)
+    ({"type": "string", "pattern": "^[a-f0-9]{8}$"}, '"abc12'),
+    # formats, numbers, enums and arrays: enough lexer configurations to grow (rehash) the table
+    ({"type": "object", "properties": {
+        "u": {"type": "string", "format": "uri"}, "n": {"type": "number", "minimum": 0},
+        "t": {"enum": ["x", "y", 1, None]}, "a": {"type": "array", "items": {"type": "integer"}},
+        "d": {"type": "string", "format": "date-time"}, "e": {"type": "string", "format": "email"},
+        "b": {"type": "boolean"}}},
+     '{"u":"http://a.b/c?d=e#f","n":1500.25,"t":"y","a":[1,-2,30],"d":"2020-01-01T00:00:00Z","e":"a@b.co","b":true}'),
 ]
 
 
