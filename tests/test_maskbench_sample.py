@@ -121,21 +121,14 @@ def test_maskbench_file(tok_name, rel):
 
 def test_warm_up_texts_are_forced_to_their_end():
     """A warm-up text refused half-way would leave its kernels cold, to be charged to a measured step."""
-    from constrain.evaluation.maskbench import _WARMUP
+    from constrain.evaluation.maskbench import _WARMUP, warm_up
     from constrain.evaluation.peers import CompileOptions, PeerTokenizer, make_adapter
 
     tok = PeerTokenizer.load(str(tokenizer_path("qwen3")))
-    adapter = make_adapter("constrain", tok)
-    buf = np.zeros(tok.words, dtype=np.uint32)
-    engines = set()
-    for schema, text in _WARMUP:
-        compiled = adapter.compile(schema=schema, options=CompileOptions())
-        engines.add(compiled.native.engine)
-        m = adapter.matcher(compiled)
-        for t in tok.tokenize(text):
-            m.fill(buf)
-            assert is_allowed(buf, t) and m.accept(t), f"warm-up refused {text!r}"
-    assert engines == {"dfa", "grammar"}
+    done = warm_up(make_adapter("constrain", tok), tok, CompileOptions())
+    refused = [text for (_, text), (_, forced) in zip(_WARMUP, done) if not forced]
+    assert not refused, f"warm-up refused {refused}"
+    assert {compiled.native.engine for compiled, _ in done} == {"dfa", "grammar"}
 
 
 def test_schema_order_follows_properties_refs_and_const():
