@@ -337,3 +337,26 @@ def test_plain_budget_kernel_equals_twin_on_lexer_configurations() -> None:
         assert got == TK.plain_budget_many_py(*args), combo
         seen.add(int(got))
     assert {-1, TK.PLAIN_NONE} <= seen and any(k >= 0 for k in seen), seen
+
+
+def test_grammar_bench_warm_up_texts_are_forced_to_their_end():
+    """The grammar benchmark warms every engine up on one text per case; a text refused
+    part-way would leave code paths cold, to be charged to the first measured pass."""
+    import importlib.util
+    import sys
+
+    transformers = pytest.importorskip("transformers")
+    spec = importlib.util.spec_from_file_location("grammar_masks_bench", GRAMMARS.parent / "bench" / "grammar_masks.py")
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench  # its dataclasses look their module up
+    try:
+        spec.loader.exec_module(bench)
+    finally:
+        del sys.modules[spec.name]
+    folder = tokenizer_path("qwen3").parent
+    vocab = Vocabulary.from_file(folder)
+    hf = transformers.AutoTokenizer.from_pretrained(str(folder))
+    ctx = bench.TokenizerCtx("qwen3", folder, vocab, hf, int(min(vocab.eos_ids)), vocab.size)
+    eng = bench.ConstrainEngine(ctx)
+    eng.prepare()
+    assert bench.warm_up(eng, list(bench.CASES)) == []
