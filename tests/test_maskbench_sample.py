@@ -131,6 +131,21 @@ def test_warm_up_texts_are_forced_to_their_end():
     assert {compiled.native.engine for compiled, _ in done} == {"dfa", "grammar"}
 
 
+@pytest.mark.parametrize("engine", ["llguidance", "xgrammar", "outlines"])
+def test_every_peer_compiles_the_warm_up(engine):
+    """A warm-up schema a peer refuses makes its whole worker fatal (outlines-core has no ``ipv4``)."""
+    from constrain.evaluation.maskbench import _WARMUP
+    from constrain.evaluation.peers import CompileOptions, PeerNotInstalledError, PeerTokenizer, make_adapter
+
+    tok = PeerTokenizer.load(str(tokenizer_path("qwen3")))
+    try:
+        adapter = make_adapter(engine, tok)
+    except PeerNotInstalledError as exc:
+        pytest.skip(f"{engine} is not installed (pip install 'constrain[bench]'): {exc}")
+    for schema, _ in _WARMUP:
+        assert adapter.compile(schema=schema, options=CompileOptions()) is not None
+
+
 def test_schema_order_follows_properties_refs_and_const():
     schema = {
         "$defs": {"p": {"type": "object", "properties": {"y": {}, "x": {}}}},
