@@ -339,13 +339,16 @@ def test_plain_budget_kernel_equals_twin_on_lexer_configurations() -> None:
     assert {-1, TK.PLAIN_NONE} <= seen and any(k >= 0 for k in seen), seen
 
 
-def test_grammar_bench_warm_up_texts_are_forced_to_their_end():
+@pytest.mark.parametrize("engine", ["constrain", "llguidance", "xgrammar"])  # bench.ENGINES
+def test_grammar_bench_warm_up_texts_are_forced_to_their_end(engine):
     """The grammar benchmark warms every engine up on one text per case; a text refused
     part-way would leave code paths cold, to be charged to the first measured pass."""
     import importlib.util
     import sys
 
     transformers = pytest.importorskip("transformers")
+    if engine != "constrain":
+        pytest.importorskip(engine, reason=f"{engine} is not installed (pip install 'constrain[bench]')")
     spec = importlib.util.spec_from_file_location("grammar_masks_bench", GRAMMARS.parent / "bench" / "grammar_masks.py")
     bench = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = bench  # its dataclasses look their module up
@@ -357,6 +360,6 @@ def test_grammar_bench_warm_up_texts_are_forced_to_their_end():
     vocab = Vocabulary.from_file(folder)
     hf = transformers.AutoTokenizer.from_pretrained(str(folder))
     ctx = bench.TokenizerCtx("qwen3", folder, vocab, hf, int(min(vocab.eos_ids)), vocab.size)
-    eng = bench.ConstrainEngine(ctx)
+    eng = bench.ENGINE_CLASSES[engine](ctx)
     eng.prepare()
     assert bench.warm_up(eng, list(bench.CASES)) == []
