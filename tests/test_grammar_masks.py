@@ -333,8 +333,10 @@ def test_plain_budget_kernel_equals_twin_on_lexer_configurations() -> None:
         states = np.array([s for _t, s in combo], dtype=np.int64)
         args = (pt.flat, pt.off, pt.n_states, pt.ncols, pt.byte_class, tabs, states, pt.blocked, pt.blocked_off,
                 True, pt.pcls, 6, MAX_REACH)
-        got = TK.plain_budget_many(*args, pt.soff, pt.memo)
-        assert got == TK.plain_budget_many_py(*args), combo
+        want = TK.plain_budget_many_py(*args)
+        for _ in range(2):  # the second time from the memos of chains and closure searches
+            got = TK.plain_budget_many(*args, pt.soff, pt.memo, pt.reach)
+            assert got == want, combo
         seen.add(int(got))
     assert {-1, TK.PLAIN_NONE} <= seen and any(k >= 0 for k in seen), seen
 
@@ -363,3 +365,32 @@ def test_grammar_bench_warm_up_texts_are_forced_to_their_end(engine):
     eng = bench.ENGINE_CLASSES[engine](ctx)
     eng.prepare()
     assert bench.warm_up(eng, list(bench.CASES)) == []
+
+
+def test_memoised_plain_reach_equals_twin_in_any_query_order() -> None:
+    """The closure searches share answers along reachability (a success holds for
+    every state it explored, reaching a known failure fails); asked in random
+    orders, every answer equals the unmemoised twin's."""
+    from constrain import compile_json_schema
+    from constrain.tokens import _kernels as TK
+    from constrain.tokens.slices import MAX_REACH
+
+    schema = {"type": "object", "properties": {
+        "name": {"type": "string", "maxLength": 5}, "tag": {"type": "string", "pattern": "^I[a-f0-9]{12}$"},
+        "kids": {"type": "array", "items": {"$ref": "#"}}}, "additionalProperties": {"type": "string"}}
+    pt = compile_json_schema(schema, vocab("qwen3"), additional_properties=True).inner.engine.lexer.plain
+    queries = [(t, s, nl) for t in range(len(pt.n_states)) for s in range(int(pt.n_states[t])) for nl in (True, False)]
+    want = {}
+    for t, s, nl in queries:
+        tab = pt.flat[pt.off[t]:pt.off[t] + pt.n_states[t] * pt.ncols].reshape(pt.n_states[t], pt.ncols)
+        blocked = pt.blocked[pt.blocked_off[t]:pt.blocked_off[t] + pt.n_states[t]]
+        want[t, s, nl] = TK.plain_reach_py(tab, pt.byte_class, s, pt.pcls, blocked, True, nl, MAX_REACH)
+    assert {0, 1} <= set(want.values())
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        reach = np.full_like(pt.reach, -2)
+        for i in rng.permutation(len(queries)):
+            t, s, nl = queries[i]
+            got = TK._reach_memo(pt.flat, pt.off, pt.n_states, pt.ncols, pt.byte_class, pt.pcls, pt.blocked,
+                                 pt.blocked_off, True, MAX_REACH, pt.soff, reach, t, s, nl)
+            assert got == want[t, s, nl], (t, s, nl)

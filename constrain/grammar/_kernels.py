@@ -387,7 +387,7 @@ def _all_set(out, tok_ids, lo, hi):
 
 @njit(cache=True, nogil=True)
 def _walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, below, gcls, stack, ok, bid,
-          r, cfg, out, b_node, b_cfg, nb0, counters):
+          r, cfg, out, b_node, b_cfg, nb0, counters, loop_min):
     """Walk below trie node ``r`` (-1: the whole trie) from lexer configuration ``cfg``.
 
     Sets the bits of the tokens that keep the lexer live and appends the
@@ -398,7 +398,8 @@ def _walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, belo
     add allowed tokens there. Small subtrees whose tokens are all allowed
     already are not walked at all, and neither are subtrees whose bytes
     (``below[i]``, a 256-bit set per node) all keep the configuration
-    unchanged: every token there is allowed.
+    unchanged: every token there is allowed; that test is made for subtrees of
+    at least ``loop_min`` tokens (it reads 32 bytes per node of a 10 MB array).
     """
     table = lx[12]
     boundary = lx[13]
@@ -418,9 +419,6 @@ def _walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, belo
     stack[0] = cfg
     top = 0
     visited = 0
-    # Self-loop checks read 32 bytes per node of a 10 MB array: worth it on the big subtrees of
-    # root walks, rarely on the small ones below boundaries.
-    loop_min = 8 if r < 0 else 64
     i = lo
     while i <= hi:
         d = 0
@@ -494,19 +492,28 @@ def _walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, belo
     return w
 
 
+#: Self-loop tests (see :func:`_walk`) pay on the big subtrees of root walks over the whole trie,
+#: rarely on the small ones below boundaries, and never on the plain slice's rest trie, whose tokens
+#: hold the bytes (quotes, escapes, controls) string states do not loop on: without them a root
+#: walk of a key-or-string closure over the rest of Qwen3's vocabulary takes 55 us instead of 89.
+LOOP_MIN_ROOT = 8
+LOOP_MIN_BELOW = 64
+LOOP_NEVER = 1 << 30
+
+
 @njit(cache=True, nogil=True)
 def root_walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, below, gcls, max_depth,
-              cfg, out, b_node, b_cfg, counters):
+              cfg, out, b_node, b_cfg, counters, loop_min):
     """The walk of the whole trie from ``cfg``: bits into ``out``, boundaries into ``b_*``."""
     stack = np.empty(max_depth + 2, dtype=np.int32)
     ok = np.empty(max_depth + 2, dtype=np.uint8)
     bid = np.empty(max_depth + 2, dtype=np.int32)
     return _walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, below, gcls, stack, ok, bid,
-                 -1, cfg, out, b_node, b_cfg, 0, counters)
+                 -1, cfg, out, b_node, b_cfg, 0, counters, loop_min)
 
 
 @njit(cache=True, nogil=True)
-def config_plain_budget(lx, cid, gcls, n_states, pcls, max_chars, max_reach, memo_off, memo):
+def config_plain_budget(lx, cid, gcls, n_states, pcls, max_chars, max_reach, memo_off, memo, reach):
     """The plain budget (:func:`constrain.tokens._kernels.plain_budget_many`) of
     configuration ``cid``, read off its terminals' own tables; ``PLAIN_NONE``
     when it has ignored lexemes (they restart other terminals)."""
@@ -527,7 +534,7 @@ def config_plain_budget(lx, cid, gcls, n_states, pcls, max_chars, max_reach, mem
         tabs[i] = t
         states[i] = key & M21
     return plain_budget_many(lx[0], lx[1], n_states, lx[12].shape[1], gcls, tabs, states, lx[3], lx[2], True, pcls,
-                             max_chars, max_reach, memo_off, memo)
+                             max_chars, max_reach, memo_off, memo, reach)
 
 
 @njit(cache=True, nogil=True)
@@ -549,7 +556,7 @@ def chain_walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids,
         r = groups[n]
         if r >= 0:
             nb = _walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, below, gcls, stack, ok,
-                       bid, r, c, out, b_node, b_cfg, nb, counters)
+                       bid, r, c, out, b_node, b_cfg, nb, counters, LOOP_NEVER)
             if nb < 0:
                 return nb
         table = lx[12]
@@ -649,7 +656,7 @@ def push_items(nodes, ctxs, ctx_fresh, vkeys, vvals, vmeta, st_node, st_ctx, st_
 @njit(cache=True, nogil=True)
 def multi_walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, below, gcls, max_depth,
                out, ctx_fresh, ckeys, cvals, vkeys, vvals, vmeta,
-               st_node, st_ctx, st_meta, p_node, p_ctx, p_cfg, b_node, b_cfg, counters):
+               st_node, st_ctx, st_meta, p_node, p_ctx, p_cfg, b_node, b_cfg, counters, loop_min):
     """Process the stack of (trie node, parser context) items until it is empty.
 
     Each item walks the node's subtree from the context's fresh lexer
@@ -669,7 +676,7 @@ def multi_walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids,
         node = st_node[sp - 1]
         ctx = st_ctx[sp - 1]
         nb = _walk(lx, scratch, node_byte, node_depth, node_end, tok_start, tok_ids, below, gcls, stack, ok, bid,
-                   node, ctx_fresh[ctx], out, b_node, b_cfg, 0, counters)
+                   node, ctx_fresh[ctx], out, b_node, b_cfg, 0, counters, loop_min)
         if nb < 0:
             st_meta[0] = sp
             st_meta[1] = npend

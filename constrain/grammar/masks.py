@@ -339,6 +339,7 @@ class MaskEngine:
         self.eos_words.setflags(write=False)
         t = self.trie
         self._trie_args = (t.node_byte, t.node_depth, t.node_end, t.tok_start, t.tok_ids, _subtree_bytes(t))
+        self._slice: Any = None
         self._rest_args: tuple | None = None  # the plain slice's rest trie, built on first use
         self._forest_args: tuple | None = None  # and its forest of suffixes (see _slice_args)
         self._b_node = np.empty(1 << 12, dtype=np.int32)
@@ -348,6 +349,10 @@ class MaskEngine:
         self._p_node = np.empty(1 << 12, dtype=np.int32)
         self._p_ctx = np.empty(1 << 12, dtype=np.int32)
         self._p_cfg = np.empty(1 << 12, dtype=np.int32)
+        self._vkeys = np.empty(1 << 10, dtype=np.int64)  # _follow's visited set, when it fits
+        self._vvals = np.empty(1 << 10, dtype=np.int32)
+        self._vmeta = np.zeros(1, dtype=np.int64)
+        self._st_meta = np.zeros(3, dtype=np.int64)
         self.stats = {"root_walks": 0, "computed": 0, "kernel_calls": 0, "contexts": 0, "pending": 0}
 
     # -- configurations -----------------------------------------------------
@@ -434,7 +439,9 @@ class MaskEngine:
             trie_args = self._trie_args
             budget, chain = None, False
             if self.use_numba:  # the interpreted twins check the plain walk on the whole trie
-                sl = plain_slice_for(self.vocab)
+                sl = self._slice
+                if sl is None:
+                    sl = self._slice = plain_slice_for(self.vocab)  # a per-vocabulary lookup: 4 us
                 budget, chain = self._plain_budget(cid, sl.max_chars)
             if budget is None:
                 out = np.zeros(self.words, dtype=np.uint32)
@@ -448,7 +455,8 @@ class MaskEngine:
                                           self._scratch_counters))
                 else:
                     nb = int(self._root_walk(lex.arrays(), lex.scratch, *trie_args, lex.gcls, self.trie.max_depth,
-                                             cid, out, self._b_node, self._b_cfg, self._scratch_counters))
+                                             cid, out, self._b_node, self._b_cfg, self._scratch_counters,
+                                             self._loop_min(trie_args, K.LOOP_MIN_ROOT)))
                 if nb >= 0:
                     break
                 self._handle(nb)
@@ -467,6 +475,10 @@ class MaskEngine:
         while len(self._root) > self._root_cache_size:
             self._root.popitem(last=False)
         return entry
+
+    def _loop_min(self, trie_args: tuple, whole: int) -> int:
+        """Self-loop tests (see :data:`._kernels.LOOP_MIN_ROOT`) on the whole trie, never on the slice's rest."""
+        return whole if trie_args is self._trie_args else K.LOOP_NEVER
 
     def _slice_args(self, sl: Any, chain: bool) -> tuple:
         """Trie arrays of the plain slice's rest (built on first use): its
@@ -496,7 +508,7 @@ class MaskEngine:
         lex = self.lexer
         pt = lex.plain
         r = int(K.config_plain_budget(lex.arrays(), cid, lex.gcls, pt.n_states, pt.pcls, max_chars, MAX_REACH,
-                                      pt.soff, pt.memo))
+                                      pt.soff, pt.memo, pt.reach))
         return PlainTables.decode(r)
 
     def _handle(self, code: int) -> None:
@@ -638,20 +650,27 @@ class MaskEngine:
         lex = self.lexer
         n = len(nodes)
         vcap = _pow2(4 * n + 256)
-        vkeys = np.full(vcap, -1, dtype=np.int64)
-        vvals = np.zeros(vcap, dtype=np.int32)
-        vmeta = np.zeros(1, dtype=np.int64)
-        st_meta = np.zeros(3, dtype=np.int64)
+        if vcap <= len(self._vkeys):  # the usual few boundaries: reuse the visited set (allocations cost 5 us)
+            vkeys, vvals = self._vkeys, self._vvals
+            vkeys.fill(-1)
+        else:
+            vkeys = np.full(vcap, -1, dtype=np.int64)
+            vvals = np.zeros(vcap, dtype=np.int32)
+        vmeta = self._vmeta
+        vmeta[0] = 0
+        st_meta = self._st_meta
+        st_meta[:] = 0
         if len(self._st_node) < n:
             self._st_node = np.empty(_pow2(n), dtype=np.int32)
             self._st_ctx = np.empty(_pow2(n), dtype=np.int32)
         self._push(nodes, ctxs, lex.ctx_fresh, vkeys, vvals, vmeta, self._st_node, self._st_ctx, st_meta)
+        loop_min = self._loop_min(trie_args, K.LOOP_MIN_BELOW)
         while True:
             self.stats["kernel_calls"] += 1
             rc = int(self._multi_walk(lex.arrays(), lex.scratch, *trie_args, lex.gcls, self.trie.max_depth,
                                       out, lex.ctx_fresh, lex.child_keys, lex.child_vals, vkeys, vvals, vmeta,
                                       self._st_node, self._st_ctx, st_meta, self._p_node, self._p_ctx, self._p_cfg,
-                                      self._b_node, self._b_cfg, self.counters))
+                                      self._b_node, self._b_cfg, self.counters, loop_min))
             if rc == K.ERR_STACK:
                 sp, npend, nb = (int(x) for x in st_meta)
                 if len(self._st_node) < sp + nb:

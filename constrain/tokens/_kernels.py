@@ -368,8 +368,72 @@ def _chain_outcome(flat, off, n_states, ncols, soff, byte_class, pcls, bflat, bo
 
 
 @njit(cache=True, nogil=True)
+def _reach_memo(flat, off, n_states, ncols, byte_class, pcls, bflat, boff, use_blocked, max_reach, soff, reach, t, s,
+                need_live):
+    """:func:`plain_reach` of state ``s`` of table ``t``, memoised in
+    ``reach[need_live, soff[t] + s]`` (1, 0, -1; -2 unknown).
+
+    The search is asked again for every lexer configuration that holds a state
+    (5-30 us each, more on counters such as ``[a-f]{40}``), so answers are
+    shared along reachability: a success holds for every state it explored
+    (their reachable sets are subsets), a known success is not explored
+    again, and reaching a known failure fails.
+    """
+    col = 1 if need_live else 0
+    base = soff[t]
+    r = reach[col, base + s]
+    if r != -2:
+        return r
+    tab = _view(flat, off, n_states, ncols, t)
+    memo = reach[col, base:base + n_states[t]]
+    seen = np.zeros(tab.shape[0], dtype=np.uint8)
+    queue = np.empty(max_reach + 1, dtype=np.int32)
+    out = np.empty(_SET_CAP, dtype=np.int32)
+    cur = np.empty(_SET_CAP, dtype=np.int32)
+    nxt = np.empty(_SET_CAP, dtype=np.int32)
+    queue[0] = s
+    seen[s] = 1
+    head = 0
+    tail = 1
+    r = 1
+    while head < tail and r == 1:
+        q = queue[head]
+        head += 1
+        n = _plain_targets(tab, q, pcls, out, cur, nxt)
+        if n == -(1 << 30):
+            r = -1
+            break
+        if n < 0:
+            if need_live:
+                r = 0
+                break
+            n = -n - 1
+        for m in range(n):
+            x = out[m]
+            if seen[x] != 0:
+                continue
+            if (use_blocked and bflat[boff[t] + x] != 0) or memo[x] == 0:
+                r = 0
+                break
+            seen[x] = 1
+            if memo[x] == 1:
+                continue  # everything it reaches is known to be fine
+            if tail > max_reach:
+                r = -1
+                break
+            queue[tail] = x
+            tail += 1
+    if r == 1:
+        for i in range(tail):
+            memo[queue[i]] = 1
+    else:
+        memo[s] = r
+    return r
+
+
+@njit(cache=True, nogil=True)
 def plain_budget_many(flat, off, n_states, ncols, byte_class, tabs, states, bflat, boff, use_blocked, pcls,
-                      max_chars, max_reach, soff, memo):
+                      max_chars, max_reach, soff, memo, reach):
     """:meth:`constrain.tokens.slices.PlainTables.budget` of automata moving side by side.
 
     Component ``j`` is state ``states[j]`` of table ``tabs[j]``, stored
@@ -380,9 +444,9 @@ def plain_budget_many(flat, off, n_states, ncols, byte_class, tabs, states, bfla
     not a chain) or ``PLAIN_NONE``. Each component's chain comes from
     :func:`_chain_outcome` (``memo``, per state of ``soff``'s layout); stepping them side by side ends at the first event, so: a
     disagreement within ``max_chars`` steps calls for the closure check (which
-    also rejects any blocked state), else a blocked state rejects the slice,
-    else the budget is the last death (-1 when some chain loops or outlasts
-    ``max_chars``).
+    also rejects any blocked state; its searches are memoised in ``reach``, one
+    row per ``need_live``), else a blocked state rejects the slice, else the budget
+    is the last death (-1 when some chain loops or outlasts ``max_chars``).
     """
     m = states.shape[0]
     last = 0
@@ -407,21 +471,24 @@ def plain_budget_many(flat, off, n_states, ncols, byte_class, tabs, states, bfla
             return PLAIN_NONE
         return -1 if endless else last
     # a closure: some component stays live on every plain text, none reaches a blocked state
-    some_live = False
+    live = -1
     for j in range(m):
-        tab = _view(flat, off, n_states, ncols, tabs[j])
-        blocked = bflat[boff[tabs[j]]:boff[tabs[j]] + n_states[tabs[j]]]
-        if not some_live and plain_reach(tab, byte_class, states[j], pcls, blocked, use_blocked, True,
-                                         max_reach) == 1:
-            some_live = True
-        elif use_blocked and plain_reach(tab, byte_class, states[j], pcls, blocked, use_blocked, False,
-                                         max_reach) != 1:
-            return PLAIN_NONE
-    return PLAIN_CLOSURE if some_live else PLAIN_NONE
+        if _reach_memo(flat, off, n_states, ncols, byte_class, pcls, bflat, boff, use_blocked, max_reach, soff,
+                       reach, tabs[j], states[j], True) == 1:
+            live = j
+            break
+    if live < 0:
+        return PLAIN_NONE  # before the (costlier) blocked searches of the others
+    if use_blocked:
+        for j in range(m):
+            if j != live and _reach_memo(flat, off, n_states, ncols, byte_class, pcls, bflat, boff, use_blocked,
+                                         max_reach, soff, reach, tabs[j], states[j], False) != 1:
+                return PLAIN_NONE
+    return PLAIN_CLOSURE
 
 
 def plain_budget_many_py(flat, off, n_states, ncols, byte_class, tabs, states, bflat, boff, use_blocked, pcls,
-                         max_chars, max_reach, soff=None, memo=None):
+                         max_chars, max_reach, soff=None, memo=None, reach=None):
     """Reference twin of :func:`plain_budget_many`: the components stepped side by
     side one plain character at a time (over the code-point twins), no memo."""
     views = [np.asarray(flat[off[t]:off[t] + n_states[t] * ncols]).reshape(n_states[t], ncols) for t in tabs]

@@ -127,6 +127,7 @@ class PlainTables:
         self.soff = np.zeros(len(self.n_states), dtype=np.int64)  # each table's first state in the memo
         np.cumsum(self.n_states[:-1], out=self.soff[1:])
         self.memo = np.full(int(self.n_states.sum()), -1, dtype=np.int64)  # chain outcomes per state
+        self.reach = np.full((2, int(self.n_states.sum())), -2, dtype=np.int8)  # closure searches per state
 
     @classmethod
     def of(cls, table: np.ndarray, byte_class: np.ndarray) -> "PlainTables":
@@ -151,7 +152,7 @@ class PlainTables:
         component dies alone; none may reach a blocked state."""
         r = int(_kernels.plain_budget_many(self.flat, self.off, self.n_states, self.ncols, self.byte_class,
                                            tabs, states, self.blocked, self.blocked_off, self.use_blocked,
-                                           self.pcls, max_chars, MAX_REACH, self.soff, self.memo))
+                                           self.pcls, max_chars, MAX_REACH, self.soff, self.memo, self.reach))
         return self.decode(r)
 
     @staticmethod
