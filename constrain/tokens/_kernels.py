@@ -265,11 +265,21 @@ def plain_successor(table, byte_class, state, pcls):
 
 
 @njit(cache=True, nogil=True)
-def plain_reach(table, byte_class, state, pcls, blocked, use_blocked, need_live, max_states):
+def plain_reach(table, byte_class, state, pcls, blocked, use_blocked, need_live, max_states, memo):
     """Explore every state plain text leads to from ``state``: 1 when none is
     blocked and (with ``need_live``) no plain character is ever rejected, so
     every plain token keeps the automaton live; 0 when that fails; -1 when more
-    than ``max_states`` states would have to be explored."""
+    than ``max_states`` states would have to be explored.
+
+    ``memo`` (one int8 per state of ``table``, -2 unknown) keeps answers for
+    later calls with the same ``need_live``, shared along reachability: a
+    success holds for every state it explored (their reachable sets are
+    subsets), a known success is not explored again, and reaching a known
+    failure fails.
+    """
+    r = memo[state]
+    if r != -2:
+        return r
     seen = np.zeros(table.shape[0], dtype=np.uint8)
     queue = np.empty(max_states + 1, dtype=np.int32)
     out = np.empty(_SET_CAP, dtype=np.int32)
@@ -279,28 +289,40 @@ def plain_reach(table, byte_class, state, pcls, blocked, use_blocked, need_live,
     seen[state] = 1
     head = 0
     tail = 1
-    while head < tail:
+    r = 1
+    while head < tail and r == 1:
         s = queue[head]
         head += 1
         n = _plain_targets(table, s, pcls, out, cur, nxt)
         if n == -(1 << 30):
-            return -1
+            r = -1
+            break
         if n < 0:
             if need_live:
-                return 0
+                r = 0
+                break
             n = -n - 1
         for m in range(n):
             t = out[m]
             if seen[t] != 0:
                 continue
-            if use_blocked and blocked[t]:
-                return 0
-            if tail > max_states:
-                return -1
+            if (use_blocked and blocked[t]) or memo[t] == 0:
+                r = 0
+                break
             seen[t] = 1
+            if memo[t] == 1:
+                continue  # everything it reaches is known to be fine
+            if tail > max_states:
+                r = -1
+                break
             queue[tail] = t
             tail += 1
-    return 1
+    if r == 1:
+        for i in range(tail):
+            memo[queue[i]] = 1
+    else:
+        memo[state] = r
+    return r
 
 
 #: plain_budget_many's answers when the slice does not apply, and for a closure (any length)
@@ -370,65 +392,14 @@ def _chain_outcome(flat, off, n_states, ncols, soff, byte_class, pcls, bflat, bo
 @njit(cache=True, nogil=True)
 def _reach_memo(flat, off, n_states, ncols, byte_class, pcls, bflat, boff, use_blocked, max_reach, soff, reach, t, s,
                 need_live):
-    """:func:`plain_reach` of state ``s`` of table ``t``, memoised in
-    ``reach[need_live, soff[t] + s]`` (1, 0, -1; -2 unknown).
-
-    The search is asked again for every lexer configuration that holds a state
-    (5-30 us each, more on counters such as ``[a-f]{40}``), so answers are
-    shared along reachability: a success holds for every state it explored
-    (their reachable sets are subsets), a known success is not explored
-    again, and reaching a known failure fails.
-    """
-    col = 1 if need_live else 0
-    base = soff[t]
-    r = reach[col, base + s]
-    if r != -2:
-        return r
-    tab = _view(flat, off, n_states, ncols, t)
-    memo = reach[col, base:base + n_states[t]]
-    seen = np.zeros(tab.shape[0], dtype=np.uint8)
-    queue = np.empty(max_reach + 1, dtype=np.int32)
-    out = np.empty(_SET_CAP, dtype=np.int32)
-    cur = np.empty(_SET_CAP, dtype=np.int32)
-    nxt = np.empty(_SET_CAP, dtype=np.int32)
-    queue[0] = s
-    seen[s] = 1
-    head = 0
-    tail = 1
-    r = 1
-    while head < tail and r == 1:
-        q = queue[head]
-        head += 1
-        n = _plain_targets(tab, q, pcls, out, cur, nxt)
-        if n == -(1 << 30):
-            r = -1
-            break
-        if n < 0:
-            if need_live:
-                r = 0
-                break
-            n = -n - 1
-        for m in range(n):
-            x = out[m]
-            if seen[x] != 0:
-                continue
-            if (use_blocked and bflat[boff[t] + x] != 0) or memo[x] == 0:
-                r = 0
-                break
-            seen[x] = 1
-            if memo[x] == 1:
-                continue  # everything it reaches is known to be fine
-            if tail > max_reach:
-                r = -1
-                break
-            queue[tail] = x
-            tail += 1
-    if r == 1:
-        for i in range(tail):
-            memo[queue[i]] = 1
-    else:
-        memo[s] = r
-    return r
+    """:func:`plain_reach` of state ``s`` of table ``t``, memoised in row
+    ``need_live`` of ``reach`` (at ``soff[t] + s``): the search is asked again for
+    every lexer configuration that holds a state (5-30 us each, more on counters
+    such as ``[a-f]{40}``)."""
+    lo = soff[t]
+    memo = reach[1 if need_live else 0, lo:lo + n_states[t]]
+    return plain_reach(_view(flat, off, n_states, ncols, t), byte_class, s, pcls,
+                       bflat[boff[t]:boff[t] + n_states[t]], use_blocked, need_live, max_reach, memo)
 
 
 @njit(cache=True, nogil=True)
@@ -565,8 +536,8 @@ def plain_successor_py(table, byte_class, state, pcls):
     return targets.pop()
 
 
-def plain_reach_py(table, byte_class, state, pcls, blocked, use_blocked, need_live, max_states):
-    """Reference twin of :func:`plain_reach`."""
+def plain_reach_py(table, byte_class, state, pcls, blocked, use_blocked, need_live, max_states, memo=None):
+    """Reference twin of :func:`plain_reach` (no memo)."""
     seen = {state}
     queue = [state]
     while queue:
