@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .. import _numba_cache  # noqa: F401  (cache stamps that cover the kernels a kernel calls)
+
 
 @njit(cache=True)
 def coreachable(table, accepting):

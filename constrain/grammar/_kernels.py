@@ -36,6 +36,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .. import _numba_cache  # noqa: F401  (cache stamps that cover the kernels a kernel calls)
 from ..tokens._kernels import PLAIN_NONE, plain_budget_many
 
 RP_FLAG = 1 << 62

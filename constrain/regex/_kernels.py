@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .. import _numba_cache  # noqa: F401  (cache stamps that cover the kernels a kernel calls)
 from ..automata._kernels import grow
 
 #: Status codes returned beside the table.

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .. import _numba_cache  # noqa: F401  (cache stamps that cover the kernels a kernel calls)
+
 
 @njit(cache=True, nogil=True)
 def dfa_trie_mask(table, byte_class, state, node_byte, node_depth, node_end, tok_start, tok_ids, max_depth, out):
