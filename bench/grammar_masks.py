@@ -41,8 +41,14 @@ per mask on the converted grammars, so it measures fewer steps):
   ``cache_enabled=False``; llguidance builds its lexer lazily anyway;
 * **warm**: a second pass over the same strings with fresh matchers from the
   same compiled object (constrain: memoised masks are copies).
+* **fresh**: then a pass over other strings of the same grammar (a second,
+  disjoint sample), still on the same compiled object: what serving many
+  different requests with one compiled grammar costs once it has seen some
+  traffic (constrain reuses the masks and parser contexts that the new strings
+  share with the old ones; llguidance and xgrammar keep no such memo, so their
+  three passes differ only by noise).
 
-``--repeat`` rounds of (compile, cold, warm) per case and engine. Single
+``--repeat`` rounds of (compile, cold, warm, fresh) per case and engine. Single
 thread (RAYON/OMP/NUMBA = 1, xgrammar ``max_threads=1``). Peak RSS is
 ``ru_maxrss`` after each engine (cumulative over the process), with the growth
 of current RSS during the engine's run.
@@ -467,6 +473,34 @@ def warm_up(eng: Engine, cases: list[str]) -> list[str]:
     return refused
 
 
+#: The passes over each compiled object, in order (see the module docstring).
+PHASES = ("cold", "warm", "fresh")
+#: Seed offset of the fresh strings' sample.
+FRESH_SEED = 7919
+
+
+def _accepted(ctx: TokenizerCtx, engs: dict[str, "Engine"], probes: dict[str, Any], cands: list[str],
+              limit: int) -> tuple[list[str], dict[str, int], dict[str, list[str]]]:
+    """The first ``limit`` candidates every engine accepts, and the rejections per engine."""
+    kept: list[str] = []
+    rejected = {e: 0 for e in engs}
+    examples: dict[str, list[str]] = {e: [] for e in engs}
+    for text in cands:
+        if len(kept) >= limit:
+            break
+        ids = tokenise(ctx, text)
+        ok = True
+        for e, eng in engs.items():
+            if not eng.accepts(probes[e], ids):
+                rejected[e] += 1
+                if len(examples[e]) < 3:
+                    examples[e].append(text[:120])
+                ok = False
+        if ok:
+            kept.append(text)
+    return kept, rejected, examples
+
+
 def bench_tokenizer(tok_name: str, tok_dir: Path, engines: list[str], cases: list[str], n_strings: int,
                     repeat: int, seed: int, budget_s: float, bar: tqdm) -> dict[str, Any]:
     import transformers
@@ -493,38 +527,29 @@ def bench_tokenizer(tok_name: str, tok_dir: Path, engines: list[str], cases: lis
         engs[e] = eng
 
     # Workload: candidates accepted by every engine (checked untimed, on throwaway compiled objects).
+    # The fresh strings are a second, disjoint sample (other seed, no hand-written queries).
     workload: dict[str, dict[str, Any]] = {}
     for case in cases:
         bar.set_description(f"{tok_name} workload {case}")
-        cands = candidates(case, n_strings, seed)
         probes = {e: engs[e].compile(case) for e in engines}
-        kept: list[str] = []
-        rejected = {e: 0 for e in engines}
-        examples: dict[str, list[str]] = {e: [] for e in engines}
-        for text in cands:
-            ids = tokenise(ctx, text)
-            ok = True
-            for e in engines:
-                if not engs[e].accepts(probes[e], ids):
-                    rejected[e] += 1
-                    if len(examples[e]) < 3:
-                        examples[e].append(text[:120])
-                    ok = False
-            if ok and (case != "sql" or len(kept) < n_strings + len(SQL_QUERIES)):
-                kept.append(text)
-            if case != "sql" and len(kept) >= n_strings:
-                break
+        limit = n_strings + (len(SQL_QUERIES) if case == "sql" else 0)
+        kept, rejected, examples = _accepted(ctx, engs, probes, candidates(case, n_strings, seed), limit)
+        others = [c for c in candidates(case, n_strings, seed + FRESH_SEED) if c not in SQL_QUERIES and c not in kept]
+        fresh, _r, _x = _accepted(ctx, engs, probes, others, n_strings)
         del probes
         if isinstance(engs.get("constrain"), ConstrainEngine):
             engs["constrain"].clear_caches()
         lists = [tokenise(ctx, s) for s in kept]
+        fresh_lists = [tokenise(ctx, s) for s in fresh]
         workload[case] = {"strings": kept, "token_lists": lists, "rejected": rejected, "rejected_examples": examples,
                           "hand_written": sum(1 for s in kept if s in SQL_QUERIES),
                           "steps_per_pass": sum(len(i) + 1 for i in lists),
-                          "bytes": sum(len(s.encode()) for s in kept)}
+                          "bytes": sum(len(s.encode()) for s in kept),
+                          "fresh_strings": fresh, "fresh_token_lists": fresh_lists,
+                          "fresh_steps_per_pass": sum(len(i) + 1 for i in fresh_lists)}
 
     out: dict[str, Any] = {"tokenizer": tok_name, "vocab_size": vocab.size, "eos_id": ctx.eos_id,
-                           "workload": {c: {k: v for k, v in w.items() if k != "token_lists"}
+                           "workload": {c: {k: v for k, v in w.items() if not k.endswith("token_lists")}
                                         for c, w in workload.items()},
                            "engines": {}}
     for e in engines:
@@ -536,9 +561,9 @@ def bench_tokenizer(tok_name: str, tok_dir: Path, engines: list[str], cases: lis
         res: dict[str, Any] = {"version": eng.version(), "prep_s": prep_s[e], "cases": {},
                                "warm_up_refused": refused}
         for case in cases:
-            rec: dict[str, Any] = {"compile": [], "cold": [], "warm": [], "fails": {"cold": 0, "warm": 0},
-                                   "advance_errors": {"cold": 0, "warm": 0}, "fail_examples": [],
-                                   "compile_errors": [], "skipped_strings": {"cold": 0, "warm": 0}}
+            rec: dict[str, Any] = {"compile": [], "fail_examples": [], "compile_errors": [],
+                                   **{k: {p: 0 for p in PHASES} for k in ("fails", "advance_errors", "skipped_strings")},
+                                   **{p: [] for p in PHASES}}
             for rnd in range(repeat):
                 bar.set_description(f"{tok_name}/{e} r{rnd + 1} {case}")
                 if isinstance(eng, ConstrainEngine):
@@ -552,14 +577,16 @@ def bench_tokenizer(tok_name: str, tok_dir: Path, engines: list[str], cases: lis
                     bar.update(1)
                     continue
                 rec["compile"].append(time.perf_counter_ns() - t0)
-                for phase in ("cold", "warm"):
-                    run_pass(eng, compiled, workload[case]["token_lists"], rec, phase, budget_s)
+                for phase in PHASES:
+                    lists = workload[case]["fresh_token_lists" if phase == "fresh" else "token_lists"]
+                    run_pass(eng, compiled, lists, rec, phase, budget_s)
                 del compiled
                 bar.update(1)
             res["cases"][case] = {
                 "compile_ms": stats_ms(rec["compile"]),
                 "mask_us_cold": stats_us(rec["cold"]),
                 "mask_us_warm": stats_us(rec["warm"]),
+                "mask_us_fresh": stats_us(rec["fresh"]),
                 "steps_per_pass": workload[case]["steps_per_pass"],
                 "fails": rec["fails"], "advance_errors": rec["advance_errors"],
                 "fail_examples": rec["fail_examples"], "compile_errors": rec["compile_errors"],
@@ -583,38 +610,40 @@ def _f(x: float, nd: int = 1) -> str:
 
 
 def markdown(results: dict[str, Any]) -> str:
-    lines = ["| tokenizer | case | engine | compile ms | cold mask µs mean / p50 / p99 / max "
-             "| warm mask µs mean / p50 / p99 / max | steps | misses | peak RSS MiB (+Δ) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    head = " | ".join(f"{p} mask µs mean / p50 / p99 / max" for p in PHASES)
+    lines = [f"| tokenizer | case | engine | compile ms | {head} | steps | misses | peak RSS MiB (+Δ) |",
+             "|---|---|---|---|" + "---|" * len(PHASES) + "---|---|---|"]
     for t in results["tokenizers"]:
         cases = list(next(iter(t["engines"].values()))["cases"]) if t["engines"] else []
         for case in cases:
             for e, r in t["engines"].items():
                 c = r["cases"][case]
-                k, w = c["mask_us_cold"], c["mask_us_warm"]
+                cells = []
+                for p in PHASES:
+                    k = c.get(f"mask_us_{p}")  # results saved before the fresh pass existed lack it
+                    cells.append(" / ".join(_f(k[x]) for x in ("mean", "p50", "p99", "max")) if k else "-")
                 misses = sum(c["fails"].values()) + sum(c["advance_errors"].values())
                 if c["compile_errors"]:
                     misses = f"{misses} (+{len(c['compile_errors'])} compile err)"
                 rounds = max(1, c["compile_ms"]["n"])
-                skipped = c.get("skipped_strings", {}).get("cold", 0)
-                steps = f"{k['n'] // rounds} × {rounds}" + (f" ({skipped} strings over budget)" if skipped else "")
+                skipped = sum(c.get("skipped_strings", {}).values())
+                steps = f"{c['mask_us_cold']['n'] // rounds} × {rounds}" + (
+                    f" ({skipped} strings over budget)" if skipped else "")
                 lines.append(
-                    f"| {t['tokenizer']} | {case} | {e} | {_f(c['compile_ms']['mean'], 2)} "
-                    f"| {_f(k['mean'])} / {_f(k['p50'])} / {_f(k['p99'])} / {_f(k['max'])} "
-                    f"| {_f(w['mean'])} / {_f(w['p50'])} / {_f(w['p99'])} / {_f(w['max'])} "
-                    f"| {steps} | {misses} "
-                    f"| {r['peak_rss_mib']:.0f} (+{r['rss_growth_mib']:.0f}) |")
+                    f"| {t['tokenizer']} | {case} | {e} | {_f(c['compile_ms']['mean'], 2)} | {' | '.join(cells)} "
+                    f"| {steps} | {misses} | {r['peak_rss_mib']:.0f} (+{r['rss_growth_mib']:.0f}) |")
     return "\n".join(lines)
 
 
 def workload_table(results: dict[str, Any]) -> str:
-    lines = ["| tokenizer | case | strings (hand-written) | bytes | mask steps / pass | rejected by |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| tokenizer | case | strings (hand-written) | bytes | mask steps / pass | fresh strings / steps "
+             "| rejected by |", "|---|---|---|---|---|---|---|"]
     for t in results["tokenizers"]:
         for case, w in t["workload"].items():
             rej = ", ".join(f"{e} {n}" for e, n in w["rejected"].items() if n) or "-"
+            fresh = f"{len(w['fresh_strings'])} / {w['fresh_steps_per_pass']}" if "fresh_strings" in w else "-"
             lines.append(f"| {t['tokenizer']} | {case} | {len(w['strings'])} ({w['hand_written']}) | {w['bytes']} "
-                         f"| {w['steps_per_pass']} | {rej} |")
+                         f"| {w['steps_per_pass']} | {fresh} | {rej} |")
     return "\n".join(lines)
 
 
@@ -630,14 +659,15 @@ def plot(results: dict[str, Any], path: Path) -> None:
     engines = list(toks[0]["engines"])
     cases = list(toks[0]["engines"][engines[0]]["cases"]) if engines else []
     panels = [("mask_us_cold", "mean", "cold mask mean (µs)"), ("mask_us_cold", "p99", "cold mask p99 (µs)"),
-              ("mask_us_warm", "mean", "warm mask mean (µs)"), ("compile_ms", "mean", "compile (ms)")]
+              ("mask_us_warm", "mean", "warm mask mean (µs)"), ("mask_us_fresh", "mean", "fresh mask mean (µs)"),
+              ("compile_ms", "mean", "compile (ms)")]
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.8))
     colors = plt.get_cmap("tab10").colors
     series = [(t, e) for t in toks for e in engines]
     width = 0.8 / max(1, len(series))
     for ax, (key, stat, title) in zip(axes, panels):
         for j, (t, e) in enumerate(series):
-            vals = [t["engines"][e]["cases"][c][key][stat] for c in cases]
+            vals = [t["engines"][e]["cases"][c].get(key, {}).get(stat, float("nan")) for c in cases]
             xs = [i + (j - (len(series) - 1) / 2) * width for i in range(len(cases))]
             label = e if len(toks) == 1 else f"{t['tokenizer']} {e}"
             bars = ax.bar(xs, vals, width, label=label, color=colors[j % len(colors)])
@@ -676,7 +706,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engines", nargs="+", default=[",".join(ENGINES)])
     ap.add_argument("--cases", nargs="+", default=[",".join(CASES)])
     ap.add_argument("--strings", type=int, default=20, help="sampled strings per case (SQL adds the hand-written ones)")
-    ap.add_argument("--repeat", type=int, default=2, help="rounds of (compile + cold pass + warm pass)")
+    ap.add_argument("--repeat", type=int, default=2, help="rounds of (compile + cold, warm and fresh passes)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--budget-s", type=float, default=60.0,
                     help="per engine, case and pass: stop starting new strings after this much mask time")
@@ -711,7 +741,8 @@ def main(argv: list[str] | None = None) -> int:
         "loadavg_start": " ".join(f"{x:.2f}" for x in load0), "repeat": args.repeat, "strings": args.strings,
         "seed": args.seed, "budget_s": args.budget_s,
         "notes": "cold: first pass after compiling with constrain's caches cleared (xgrammar cache disabled); "
-                 "warm: second pass, fresh matchers from the same compiled object; mask steps include the "
+                 "warm: second pass, fresh matchers from the same compiled object; fresh: third pass, over a disjoint "
+                 "sample of strings, same compiled object; mask steps include the "
                  "final EOS step; single-threaded; the workload holds only strings every engine accepts.",
     }, "tokenizers": []}
     total = len(toks) * len(engines) * len(cases) * args.repeat
