@@ -350,6 +350,36 @@ def test_strict_false_reports_approximations(qwen):
     assert not accepts(c, '{"tags":[1],"n":3}')  # the rest stays exact
 
 
+RELAX_UNDER_NEGATION = [
+    # (schema, instances jsonschema accepts) where a keyword constrain cannot enforce sits somewhere
+    # dropping it would tighten the schema: its approximation must drop the enclosing keyword instead
+    ({"allOf": [{"enum": [{"foo": 1}]}, {"not": {"additionalProperties": {"type": "boolean"}}}]}, ['{"foo":1}']),
+    ({"$defs": {"d": {"additionalProperties": {"type": "boolean"}}}, "not": {"$ref": "#/$defs/d"}},
+     ['{"foo":1}', '{"a":true,"b":2}']),
+    ({"not": {"not": {"not": {"additionalProperties": {"type": "boolean"}}}}}, ['{"foo":1}']),
+    ({"type": "object", "if": {"additionalProperties": {"type": "boolean"}}, "then": {"required": ["a"]},
+      "else": {"required": ["b"]}}, ['{"b":1}', '{"a":true}']),
+    ({"type": "object", "oneOf": [{"minProperties": 2}, {"required": ["a"]}]}, ['{"a":1}', '{"x":1,"y":2}']),
+    ({"type": "array", "contains": {"type": "array", "uniqueItems": True}, "maxContains": 1},
+     ['[[1,1],[1,2]]', '[[2,2],3,[0]]']),
+]
+
+
+@pytest.mark.parametrize("schema,valid", RELAX_UNDER_NEGATION)
+def test_approximations_never_tighten_under_negation(qwen, schema, valid):
+    """A non-strict approximation drops a keyword; under ``not``, inside an
+    ``if``, in a ``oneOf`` branch (negated against the others) or in a
+    ``contains`` with ``maxContains``, that makes the schema tighter (it once
+    made ``not`` of the rest "accept everything" and the schema empty), so the
+    enclosing keyword is relaxed instead."""
+    checker = jsonschema.Draft202012Validator(schema)
+    assert all(checker.is_valid(json.loads(v)) for v in valid)
+    c = compile_json_schema(schema, qwen, strict=False, additional_properties=True)
+    assert c.approximations
+    for v in valid:
+        assert accepts(c, v), (v, c.approximations)
+
+
 def test_resolver_and_pydantic(qwen):
     remote = {"type": "object", "properties": {"id": {"type": "integer"}}, "required": ["id"]}
     schema = {"type": "array", "items": {"$ref": "https://example.com/item.json"}, "maxItems": 2}

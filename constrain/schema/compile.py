@@ -167,11 +167,58 @@ def _embed(root: Any, url: str, doc: Any, draft_hint: Any) -> Any:
     return root
 
 
+#: Keywords whose value is a map of names to subschemas, or a list of subschemas.
+_MAP_KEYWORDS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas", "dependencies"})
+_LIST_KEYWORDS = frozenset({"allOf", "anyOf", "oneOf", "prefixItems", "items", "additionalItems"})
+
+
+def _monotone_anchor(root: Any, tokens: list[str]) -> list[str]:
+    """The keyword to relax so that the schema only gets looser.
+
+    Dropping a keyword loosens the subschema that holds it, and the whole
+    schema with it only where every enclosing keyword is monotone. Under
+    ``not`` it tightens; an ``if`` is used both ways; a ``oneOf`` branch is
+    also negated (exactly one branch); a looser ``contains`` counts more items
+    against ``maxContains``. So the outermost such keyword on the way is
+    relaxed instead (``not`` and ``if`` are dropped, ``oneOf`` becomes
+    ``anyOf``, ``maxContains`` is dropped).
+    """
+    node: Any = root
+    i = 0
+    while i < len(tokens) and isinstance(node, dict):
+        kw = tokens[i]
+        if kw not in node:
+            break
+        if kw in ("not", "if", "oneOf") and i + 1 < len(tokens):
+            return tokens[: i + 1]
+        if kw == "contains" and "maxContains" in node and i + 1 < len(tokens):
+            return tokens[:i] + ["maxContains"]
+        child = node[kw]
+        if (kw in _MAP_KEYWORDS and isinstance(child, dict)) or (kw in _LIST_KEYWORDS and isinstance(child, list)):
+            i += 1
+            if i >= len(tokens):
+                break
+            t = tokens[i]
+            if isinstance(child, dict):
+                child = child.get(t)
+            else:
+                child = child[int(t)] if t.isdigit() and int(t) < len(child) else None
+        node = child
+        i += 1
+    return tokens
+
+
 def _relax(root: Any, pointer: str, message: str) -> tuple[Any, Approximation] | None:
-    """``root`` without the keyword at ``pointer`` (oneOf becomes anyOf), or None."""
+    """``root`` without the keyword at ``pointer`` (oneOf becomes anyOf), or None;
+    where that would tighten the schema, the enclosing keyword of :func:`_monotone_anchor`."""
     if not pointer:
         return None
     tokens = [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
+    anchor = _monotone_anchor(root, tokens)
+    if anchor != tokens:
+        tokens = anchor
+        pointer = "".join("/" + t.replace("~", "~0").replace("/", "~1") for t in tokens)
+        message = f"enclosing {tokens[-1]!r} relaxed, as dropping what is inside it would tighten the schema: {message}"
     root = copy.deepcopy(root)
     node = root
     for t in tokens[:-1]:
@@ -184,6 +231,10 @@ def _relax(root: Any, pointer: str, message: str) -> tuple[Any, Approximation] |
     kw = tokens[-1]
     if not isinstance(node, dict) or kw not in node or kw in ("properties", "items", "prefixItems", "$defs", "definitions"):
         return None
+    if kw == "if":
+        for k in ("if", "then", "else"):
+            node.pop(k, None)
+        return root, Approximation(pointer, f"if/then/else not enforced ({message})")
     if kw == "oneOf":
         branches = node.pop("oneOf")
         if "anyOf" in node:
@@ -211,9 +262,10 @@ def _compile_bytes(schema: Any, ws: str, ap: bool, strict: bool, resolver: Resol
                     remote.add(url)
                     schema = _embed(schema, url, doc, draft_hint)
                     continue
-            if strict or exc.pointer is None or len(approximations) >= _MAX_RELAXATIONS:
+            pointer = getattr(exc, "relax_pointer", None) or exc.pointer
+            if strict or pointer is None or len(approximations) >= _MAX_RELAXATIONS:
                 raise
-            got = _relax(schema, exc.pointer, str(exc.args[0]) if exc.args else str(exc))
+            got = _relax(schema, pointer, str(exc.args[0]) if exc.args else str(exc))
             if got is None:
                 raise
             schema, approx = got

@@ -633,7 +633,12 @@ class _Compiler:
             try:
                 neg_alts = self._negate(neg.loc, path)
             except _CannotNegate as e:
-                raise UnsupportedError(f"cannot enforce 'not' exactly: {e.what}", pointer=e.pointer) from None
+                err = UnsupportedError(f"cannot enforce 'not' exactly: {e.what}", pointer=e.pointer)
+                err.relax_pointer = ch.ptr
+                raise err from None
+            except UnsupportedError as e:
+                e.relax_pointer = ch.ptr  # the outermost negation: dropping a keyword under it tightens
+                raise
             if not neg_alts:
                 empty = empty or EmptyLanguageError("'not' of a schema that accepts everything: empty language", pointer=ch.ptr)
             for branch in neg_alts:
@@ -646,6 +651,10 @@ class _Compiler:
                     got, e = self._expand(branch, path)
                 except _CannotNegate as e2:  # pragma: no cover - _expand converts these
                     raise UnsupportedError(e2.what, pointer=e2.pointer) from None
+                except UnsupportedError as e2:
+                    if ch.kind in ("oneOf", "if"):  # branches that are also negated (see compile._monotone_anchor)
+                        e2.relax_pointer = ch.ptr
+                    raise
                 empty = empty or e
                 if ch.kind == "oneOf":
                     got = [_Alt(g.parts, g.obligations + [(ch, bi)], g.done) for g in got]
