@@ -167,6 +167,39 @@ def test_relax_removes_only_the_reported_keywords():
     assert validates(v, {"a": 5}) is True and validates(make_validator(schema), {"a": 5}) is False
 
 
+ONEOF_OF_NOTS = {  # _extra/Handwritten/oneofpr2.json of MaskBench
+    "type": "object",
+    "oneOf": [
+        {"allOf": [{"patternProperties": {"a": {"$ref": "#/definitions/inside1"}}},
+                   {"not": {"patternProperties": {"a": {"not": {"$ref": "#/definitions/inside1"}}}}}]},
+        {"allOf": [{"patternProperties": {"b": {"$ref": "#/definitions/inside2"}}},
+                   {"not": {"patternProperties": {"b": {"not": {"$ref": "#/definitions/inside1"}}}}}]}],
+    "definitions": {
+        "inside1": {"type": "object", "not": {"patternProperties": {"c": {"not": {"type": "string", "pattern": "99"}}}}},
+        "inside2": {"type": "object", "patternProperties": {"c": {"type": "string", "pattern": "77"}}}}}
+
+
+def test_relax_replays_approximations_in_their_order():
+    """Each approximation's pointer refers to the schema the earlier ones left
+    (here inside the ``anyOf`` that the ``oneOf`` became): replayed out of order,
+    the invalid instances the approximations let through looked like errors."""
+    from constrain import compile_json_schema
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        c = compile_json_schema(ONEOF_OF_NOTS, Vocabulary.from_file(tokenizer_path("qwen3")), strict=False,
+                                additional_properties=True)
+    pointers = [a.pointer for a in c.approximations]
+    assert pointers[0] == "/oneOf" and any(p.startswith("/anyOf/") for p in pointers), pointers
+    relaxed = make_validator(relax(ONEOF_OF_NOTS, pointers))
+    strict = make_validator(ONEOF_OF_NOTS)
+    for data in ({"a": {"c": "99"}}, {"a": {"c": "101"}}, {"a": {"c": 99}}):
+        m = c.matcher()
+        text = json.dumps(data, separators=(",", ":")).encode()
+        if m.accept_bytes(text) and m.is_accepting() and validates(strict, data) is not True:
+            assert validates(relaxed, data) is True, data  # accepted only thanks to an approximation
+
+
 def test_runner_end_to_end_with_a_compile_timeout(tmp_path):
     """Two files through the worker processes: one passes, one exceeds a 1 s compile limit and is killed."""
     from constrain.evaluation.maskbench import format_table, run_maskbench

@@ -223,36 +223,15 @@ def serialisations(value: Any, schema: Any, *, whitespace: str = "compact") -> l
 
 
 def relax(schema: Any, pointers: Iterable[str]) -> Any:
-    """``schema`` without the keywords at ``pointers`` (``oneOf`` becomes ``anyOf``).
+    """``schema`` with the approximations at ``pointers`` applied, in the order
+    ``compile_json_schema(strict=False)`` reported them (each pointer refers to
+    the schema as the ones before it left it, e.g. inside the ``anyOf`` a
+    ``oneOf`` became), with the compiler's own relaxation: an instance accepted
+    only because of them can be told apart from a real error."""
+    from ..schema.compile import _relax
 
-    Mirrors what ``compile_json_schema(strict=False)`` reports as
-    approximations, so an instance accepted only because of them can be told
-    apart from a real error.
-    """
-    schema = copy.deepcopy(schema)
-    for pointer in sorted(set(pointers), key=len, reverse=True):
-        if not pointer or not pointer.startswith("/"):
-            continue
-        tokens = [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
-        node: Any = schema
-        ok = True
-        for t in tokens[:-1]:
-            if isinstance(node, dict) and t in node:
-                node = node[t]
-            elif isinstance(node, list) and t.isdigit() and int(t) < len(node):
-                node = node[int(t)]
-            else:
-                ok = False
-                break
-        kw = tokens[-1]
-        if not ok or not isinstance(node, dict) or kw not in node:
-            continue
-        if kw == "oneOf":
-            branches = node.pop("oneOf")
-            if "anyOf" in node:
-                node.setdefault("allOf", []).append({"anyOf": branches})
-            else:
-                node["anyOf"] = branches
-        else:
-            del node[kw]
-    return schema
+    for pointer in pointers:
+        got = _relax(schema, pointer, "") if isinstance(pointer, str) and pointer.startswith("/") else None
+        if got is not None:
+            schema = got[0]
+    return copy.deepcopy(schema)
