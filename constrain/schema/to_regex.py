@@ -2298,12 +2298,13 @@ class _Compiler:
                 c = _cat_of(v)
                 if c not in g.types:
                     continue
-                if c in ("string", "boolean", "null", "integer") and not (c == "integer" and "fraction" in g.types):
+                if c in ("string", "boolean", "null", "integer") and not (c == "integer" and "fraction" in g.types) \
+                        and "(?&" not in g.regex:  # grammar holes (nonterminals): not a Python regex
                     text = str(int(v)) if isinstance(v, float) else _dump(v)
                     if re.fullmatch(g.regex, text) is not None:
                         return False
                 else:
-                    ok = False
+                    ok = False  # not proven disjoint: the caller takes the exact (negation) path
             if ok:
                 return True
         for t in overlap:
