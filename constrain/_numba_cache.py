@@ -71,7 +71,7 @@ class PackageKernelsLocator(_Base):
         except (OSError, ValueError):
             return None  # not ours: numba's own locators decide
         for other in _Impl._locator_classes:
-            if other is cls:
+            if issubclass(other, PackageKernelsLocator):  # never wrap a wrapper
                 continue
             inner = other.from_function(py_func, py_file)
             if inner is not None:

@@ -31,7 +31,7 @@ from ..errors import ConstraintError, SchemaError, UnsupportedError
 from ..regex.to_dfa import TooManyStates, regex_to_dfa
 from ..tokens.base import Constraint
 from ..tokens.dfa_constraint import DFAConstraint
-from .to_regex import _WHITESPACE_CLASS, _Compiler, _Recursion
+from .to_regex import _WHITESPACE_CLASS, _Compiler, _Recursion, _ptr
 
 __all__ = ["compile_json_schema", "JSONSchemaConstraint", "Approximation", "load_schema"]
 
@@ -217,7 +217,7 @@ def _relax(root: Any, pointer: str, message: str) -> tuple[Any, Approximation] |
     anchor = _monotone_anchor(root, tokens)
     if anchor != tokens:
         tokens = anchor
-        pointer = "".join("/" + t.replace("~", "~0").replace("/", "~1") for t in tokens)
+        pointer = _ptr("", *tokens)
         message = f"enclosing {tokens[-1]!r} relaxed, as dropping what is inside it would tighten the schema: {message}"
     root = copy.deepcopy(root)
     node = root
