@@ -14,6 +14,7 @@ schema without the keywords the compiler declared approximate.
 from __future__ import annotations
 
 import json
+import random
 import warnings
 
 import numpy as np
@@ -209,8 +210,10 @@ def test_runner_end_to_end_with_a_compile_timeout(tmp_path):
         "schema": {"type": "object", "properties": {"n": {"type": "integer", "minimum": 1}}, "required": ["n"]},
         "tests": [{"valid": True, "data": {"n": 5}}, {"valid": False, "data": {"n": 0}},
                   {"valid": False, "data": {}}]}))
-    (tmp_path / "slow.json").write_text(json.dumps({  # tens of seconds for constrain today
-        "schema": {"type": "string", "minLength": 3, "maxLength": 20000}, "tests": []}))
+    rng = random.Random(0)
+    words = ["".join(rng.choice("abcdefghij") for _ in range(12)) for _ in range(20_000)]
+    (tmp_path / "slow.json").write_text(json.dumps({  # an enum of 20,000 strings: minutes for constrain today
+        "schema": {"enum": words}, "tests": []}))
     out = run_maskbench(str(tokenizer), tmp_path, engines=["constrain"], compile_limit=1.0, progress=False)
     r = out["engines"]["constrain"]
     assert r["files"] == 2 and r["compile_timeouts"] + sum(r["compile_errors"].values()) == 1

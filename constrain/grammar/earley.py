@@ -34,6 +34,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
+import numpy as np
+
 from ..errors import GrammarError
 from .ir import Grammar
 
@@ -108,20 +110,17 @@ class CompiledGrammar:
         self.live_bytes: list[list[int]] = []  # per state: 256-bit int of bytes with a live move
         for dfa in self.scan_dfas:
             cls = [int(x) for x in dfa.byte_class]
-            tab = dfa.table.tolist()
+            table = np.asarray(dfa.table)
+            live = table >= 0
             self.cls.append(cls)
-            self.tab.append(tab)
-            self.acc.append([bool(x) for x in dfa.accepting])
-            self.has_out.append([any(x >= 0 for x in row) for row in tab])
+            self.tab.append(table.tolist())
+            self.acc.append(np.asarray(dfa.accepting, dtype=bool).tolist())
+            self.has_out.append(live.any(axis=1).tolist())
             self.start_state.append(int(dfa.start))
-            lb = []
-            for row in tab:
-                bits = 0
-                for b in range(256):
-                    if row[cls[b]] >= 0:
-                        bits |= 1 << b
-                lb.append(bits)
-            self.live_bytes.append(lb)
+            # bit b of a state's integer: byte b has a live move (packed little-endian per byte)
+            bits = np.packbits(live[:, np.asarray(dfa.byte_class, dtype=np.intp)], axis=1, bitorder="little")
+            data = bits.tobytes()
+            self.live_bytes.append([int.from_bytes(data[i:i + 32], "little") for i in range(0, len(data), 32)])
         # Ignore terminals whose language is closed under concatenation (like
         # /[ \t]+/): two adjacent ignored lexemes of one can always be read as one.
         self.ignore_closed = {t: _concat_closed(self.scan_dfas[t]) for t in self.ignore_tids}

@@ -34,7 +34,7 @@ _CLASS_ESCAPES = {
     "S": cs.negate(cs.SPACE),
 }
 # Maximum total repetition expansion before we refuse (keeps automata bounded).
-MAX_REPEAT = 10_000
+MAX_REPEAT = 1_000_000
 
 
 class _Parser:

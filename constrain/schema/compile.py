@@ -37,6 +37,8 @@ __all__ = ["compile_json_schema", "JSONSchemaConstraint", "Approximation", "load
 
 #: DFA states beyond which the grammar path is cheaper to build and as exact.
 DFA_STATE_BUDGET = 30_000
+#: Thompson states of the one-DFA attempt (beyond them it would take seconds to build and fail anyway).
+DFA_NFA_BUDGET = 600_000
 #: Regexes longer than this go straight to the grammar path (their NFA alone would be slow to build).
 DFA_REGEX_CHARS = 200_000
 _MAX_RELAXATIONS = 200
@@ -284,7 +286,7 @@ def _compile_exact(schema: Any, ws: str, ap: bool) -> tuple[str, Any, str]:
     try:
         rx = comp.compile()
         if not comp.bounded_any and len(rx) <= DFA_REGEX_CHARS:
-            return "dfa", regex_to_dfa(rx, max_states=DFA_STATE_BUDGET), rx
+            return "dfa", regex_to_dfa(rx, max_states=DFA_STATE_BUDGET, max_nfa=DFA_NFA_BUDGET), rx
     except (_Recursion, TooManyStates):
         pass
     except UnsupportedError as exc:

@@ -7,6 +7,14 @@ byte DFA), so the grammar has as few lexemes as possible: masks inside a big
 terminal cost what a DFA mask costs, and the Earley parser only runs at the
 edges of holes. Splitting a regex into terminals this way keeps the language,
 because the IR considers every lexing (see :mod:`constrain.grammar.ir`).
+
+A hole-free sub-expression whose automaton would be too big is split too:
+sequences into runs, alternations into a nonterminal, and long counted
+repetition ``X{lo,hi}`` (a ``maxLength`` of 32,767 is common) into chunks of
+``K`` copies counted by a chain of nonterminals. A length ``L = jK + t`` has one
+parse (``j`` chunks, then a tail of ``t``), so the lexer holds at most a chunk
+and a tail at a time and the parser runs once per ``K`` characters, while one
+DFA for the whole count would need ``hi`` times the states of ``X``.
 """
 
 from __future__ import annotations
@@ -15,9 +23,26 @@ from typing import Mapping
 
 from ..grammar.ir import Grammar, GrammarBuilder, Terminal
 from ..regex.parser import Node, parse_regex
-from ..regex.to_dfa import ast_to_dfa
+from ..regex.to_dfa import TooManyStates, ast_to_dfa, nfa_size, repeat_dfa
 
 __all__ = ["bodies_to_grammar"]
+
+#: Thompson states above which a hole-free sub-expression is split into several terminals.
+TERMINAL_NFA_BUDGET = 60_000
+#: Thompson states above which a counted repetition inside a split sequence becomes a terminal of its own.
+SOLO_REPEAT = 4_096
+#: Thompson states of an expression whose counted repetition :func:`repeat_dfa` may build.
+UNIT_SIZE = 2_048
+#: Thompson states of what may follow a long repetition inside its last terminal (a closing quote).
+SUFFIX_SIZE = 512
+#: DFA states a terminal may have before it is split.
+TERMINAL_DFA_BUDGET = 100_000
+#: Copies of the repeated expression in one chunk of a long counted repetition. Large: near a
+#: chunk's end (the last ``max_chars`` of the vocabulary's plain tokens) masks cannot use the
+#: plain-text slice, and most strings end inside their first chunk.
+CHUNK = 4_096
+#: Chunks a counted repetition may need (one nonterminal each).
+MAX_CHUNKS = 8_192
 
 
 def _has_hole(node: Node, memo: dict[int, bool]) -> bool:
@@ -43,16 +68,180 @@ class _Converter:
         self.b = GrammarBuilder()
         self.names = names
         self.memo: dict[int, bool] = {}
+        self.sizes: dict[int, tuple[Node, int]] = {}
+        self.counters: dict[int, tuple[Node, bool]] = {}
         self.terminals: dict[str, str] = {}
         self.star: dict[str, str] = {}
+        self.chains: dict[tuple, str] = {}
+        self.units: dict[str, int | None] = {}
+
+    def _size(self, node: Node) -> int:
+        return nfa_size(node, self.sizes)
+
+    def _counter(self, node: Node) -> bool:
+        """Whether ``node`` holds a long counted repetition, which gets terminals of its own."""
+        got = self.counters.get(id(node))
+        if got is not None and got[0] is node:
+            return got[1]
+        kind = node[0]
+        if kind == "rep":
+            yes = (node[3] is not None and node[3] >= 2 and self._size(node) > SOLO_REPEAT) or self._counter(node[1])
+        elif kind in ("cat", "alt"):
+            yes = any(self._counter(c) for c in node[1])
+        else:
+            yes = False
+        self.counters[id(node)] = (node, yes)
+        return yes
+
+    def lexemes(self, node: Node, suffix: tuple[Node, ...] = ()) -> tuple[str, ...]:
+        """Symbols deriving hole-free ``node`` then ``suffix``: one terminal, or
+        several when its automaton would be too big.
+
+        A long counted repetition becomes terminals of its own, and identical
+        ones (the same ``maxLength`` string in many properties) are shared.
+        ``suffix`` (a string's closing quote) is glued to the repetition's
+        last terminal: otherwise that terminal would accept after every
+        character, and a terminal boundary at every character keeps masks from
+        using the plain-text slice (see :mod:`constrain.tokens.slices`).
+        """
+        solo = node[0] == "rep" and not self._counter(node[1])
+        unit = self._unit(node[1]) if solo and node[3] is not None and node[3] >= 2 else None
+        fits = unit is not None and node[3] * unit <= TERMINAL_DFA_BUDGET  # built without an NFA
+        if fits or (self._size(node) <= TERMINAL_NFA_BUDGET and (solo or not self._counter(node))):
+            whole = ("cat", [node, *suffix]) if suffix else node
+            key = repr(whole)
+            got = self.terminals.get(key)
+            if got is not None:
+                return (got,)
+            try:
+                dfa = ast_to_dfa(whole, TERMINAL_DFA_BUDGET)
+            except TooManyStates:
+                if node[0] == "set" and not suffix:
+                    raise
+            else:
+                got = self.terminals[key] = f"t{len(self.terminals)}"
+                self.b.terminal(Terminal(got, dfa, f"<schema terminal {got}>"))
+                return (got,)
+        if node[0] == "rep" and suffix:
+            return self.counted(node, suffix)
+        return self.split(node) + self._suffix(suffix)
+
+    def _unit(self, node: Node) -> int | None:
+        """States per copy of ``node`` in :func:`repeat_dfa` (None when it does not apply)."""
+        key = repr(node)
+        if key not in self.units:
+            got = None
+            if self._size(node) <= UNIT_SIZE:
+                dfa = ast_to_dfa(node, TERMINAL_DFA_BUDGET)
+                rep = repeat_dfa(dfa, 1, 1)
+                got = None if rep is None else rep.num_states - 1
+            self.units[key] = got
+        return self.units[key]
+
+    def _suffix(self, suffix: tuple[Node, ...]) -> tuple[str, ...]:
+        return self.lexemes(suffix[0] if len(suffix) == 1 else ("cat", list(suffix))) if suffix else ()
 
     def terminal(self, node: Node) -> str:
-        key = repr(node)
-        got = self.terminals.get(key)
-        if got is None:
-            got = self.terminals[key] = f"t{len(self.terminals)}"
-            self.b.terminal(Terminal(got, ast_to_dfa(node), f"<schema terminal {got}>"))
-        return got
+        seq = self.lexemes(node)
+        if len(seq) == 1:
+            return seq[0]
+        nt = self.b.fresh("seq")
+        self.b.rule(nt, seq)
+        return nt
+
+    def split(self, node: Node) -> tuple[str, ...]:
+        kind = node[0]
+        if kind == "cat":
+            out: list[str] = []
+            run: list[Node] = []
+            size = 0
+            children = node[1]
+            i = 0
+            while i < len(children):
+                child = children[i]
+                i += 1
+                n = self._size(child)
+                solo = self._counter(child)
+                if run and (solo or size + n > TERMINAL_NFA_BUDGET):
+                    out.extend(self.lexemes(run[0] if len(run) == 1 else ("cat", run)))
+                    run, size = [], 0
+                if solo:
+                    suffix: tuple[Node, ...] = ()
+                    if child[0] == "rep" and i < len(children) and not self._counter(children[i]) \
+                            and self._size(children[i]) <= SUFFIX_SIZE:
+                        suffix = (children[i],)
+                        i += 1
+                    out.extend(self.lexemes(child, suffix))
+                    continue
+                run.append(child)
+                size += n
+            if len(run) == len(node[1]):  # the automaton of the whole blew up: one lexeme per child
+                return tuple(s for c in run for s in self.lexemes(c))
+            if run:
+                out.extend(self.lexemes(run[0] if len(run) == 1 else ("cat", run)))
+            return tuple(out)
+        if kind == "alt":
+            nt = self.b.fresh("alt")
+            self.b.rule(nt, *(self.lexemes(c) for c in node[1]))
+            return (nt,)
+        if kind == "rep":
+            return self.counted(node)
+        raise TooManyStates(f"a character set needs more than {TERMINAL_NFA_BUDGET} automaton states")
+
+    def counted(self, node: Node, suffix: tuple[Node, ...] = ()) -> tuple[str, ...]:
+        """``X{lo,hi}`` as chunks of ``K`` copies of ``X`` counted by nonterminals ``D_j`` (see the module doc)."""
+        _k, child, lo, hi = node
+        if hi is None:  # X{lo,} = X{lo} X*, with X* a left-recursive nonterminal
+            x = self.symbol(child)
+            star = self.star.get(x)
+            if star is None:
+                star = self.star[x] = self.b.fresh("star")
+                self.b.rule(star, (), (star, x))
+            return (self.counted(("rep", child, lo, lo)) if lo else ()) + (star,) + self._suffix(suffix)
+        if self._lengths_min(child) == 0:
+            raise TooManyStates("a long counted repetition of an expression that matches the empty string")
+        unit = self._unit(child)
+        if unit is not None:  # chunks straight from the unit's DFA: bounded by DFA states only
+            k = max(1, min(CHUNK, TERMINAL_DFA_BUDGET // unit))
+        else:
+            k = max(1, min(CHUNK, TERMINAL_NFA_BUDGET // (2 * self._size(child))))
+        if hi < 2 * k:  # too few copies to chunk: a chain of optional copies
+            x = self.symbol(child)
+            out = (x,) * lo
+            opt: tuple[str, ...] = ()
+            for _ in range(hi - lo):
+                nt = self.b.fresh("opt")
+                self.b.rule(nt, (), (x,) + opt)
+                opt = (nt,)
+            return out + opt + self._suffix(suffix)
+        if hi // k > MAX_CHUNKS:
+            raise TooManyStates(f"counted repetition {{{lo},{hi}}} needs more than {MAX_CHUNKS} chunks")
+        key = (repr(child), lo, hi, repr(suffix))
+        got = self.chains.get(key)
+        if got is not None:
+            return (got,)
+        chunk = self.terminal(("rep", child, k, k))
+        last = hi // k
+        names = [self.b.fresh("count") for _ in range(last + 1)]
+        for j in range(last, -1, -1):
+            alts: list[tuple[str, ...]] = []
+            a, b = max(0, lo - j * k), min(k - 1, hi - j * k)
+            if a <= b:
+                if a == 0:
+                    alts.append(self._suffix(suffix))
+                if b >= 1:
+                    alts.append(self.lexemes(("rep", child, max(a, 1), b), suffix))
+            if j < last:
+                alts.append((chunk, names[j + 1]))
+            self.b.rule(names[j], *alts)
+        self.chains[key] = names[0]
+        return (names[0],)
+
+    @staticmethod
+    def _lengths_min(node: Node) -> int:
+        from .strings import lengths
+
+        return lengths(node)[0]
 
     def symbol(self, node: Node) -> str:
         """One symbol deriving ``node``'s language."""
@@ -68,7 +257,7 @@ class _Converter:
         if not _has_hole(node, self.memo):
             if kind == "cat" and not node[1]:
                 return ()
-            return (self.terminal(node),)
+            return self.lexemes(node)
         if kind == "hole":
             name = node[1]
             if name not in self.names:
@@ -80,13 +269,13 @@ class _Converter:
             for child in node[1]:
                 if _has_hole(child, self.memo):
                     if run:
-                        out.append(self.terminal(run[0] if len(run) == 1 else ("cat", run)))
+                        out.extend(self.lexemes(run[0] if len(run) == 1 else ("cat", run)))
                         run = []
                     out.extend(self.sequence(child))
                 else:
                     run.append(child)
             if run:
-                out.append(self.terminal(run[0] if len(run) == 1 else ("cat", run)))
+                out.extend(self.lexemes(run[0] if len(run) == 1 else ("cat", run)))
             return tuple(out)
         if kind == "alt":
             nt = self.b.fresh("alt")

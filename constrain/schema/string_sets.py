@@ -324,25 +324,42 @@ def _to_ast(table: list[list[int]], accept: list[bool], start: int, ab: _Alphabe
 # public ----------------------------------------------------------------------
 
 
-def regions(langs: list[Node], within: list[Node] = ()) -> dict[frozenset, Node]:
+def regions(langs: list[Node], within: list[Node] = (), *, skip_complex: bool = False) -> dict[frozenset, Node | None]:
     """For each set S of indices into ``langs`` that some string realises, the
     language of strings in every ``within`` language that belong to exactly the
-    languages of S.  Sets no string realises are absent.  Raises TooComplex."""
+    languages of S.  Sets no string realises are absent.  Raises TooComplex;
+    with ``skip_complex`` a region whose regex alone is too large maps to None
+    instead, so the caller can drop just that one.
+
+    A region equal to one of the input languages (a pattern that no declared
+    name matches) is that language's own AST: state elimination can write a
+    regex exponentially larger than the one it came from."""
     nodes = list(langs) + list(within)
     ab = _Alphabet(nodes)
     dfas = [_to_dfa(n, ab) for n in nodes]
     table, sigs = _product(dfas, ab.k)
     nl = len(langs)
-    out: dict[frozenset, Node] = {}
+    out: dict[frozenset, Node | None] = {}
     wanted = {s[:nl] for s in sigs if all(s[nl:])}
     for want in wanted:
         acc = [s[:nl] == want and all(s[nl:]) for s in sigs]
+        key = frozenset(i for i, b in enumerate(want) if b)
+        same = next((i for i in range(len(nodes)) if all(a == s[i] for a, s in zip(acc, sigs))), None)
+        if same is not None:
+            out[key] = nodes[same]
+            continue
         small, a, start = _minimise(table, acc)
         if start < 0:
             continue
-        ast = _to_ast(small, a, start, ab)
+        try:
+            ast = _to_ast(small, a, start, ab)
+        except TooComplex:
+            if not skip_complex:
+                raise
+            out[key] = None
+            continue
         if not is_never(ast):
-            out[frozenset(i for i, b in enumerate(want) if b)] = ast
+            out[key] = ast
     return out
 
 

@@ -13,9 +13,9 @@ Lengths (``minLength``/``maxLength``) count decoded code points, so each AST
 character is one unit whatever its JSON encoding.  Characters of a ``set`` are
 rendered with exactly the encoding ``json.dumps(..., ensure_ascii=False)``
 uses (raw, or ``\\"``, ``\\\\``, ``\\n``..., ``\\u00XX``), a subset of the
-valid encodings; ``any`` additionally admits every escape form except
-surrogate ``\\uXXXX`` escapes (a surrogate pair is one code point but two
-escapes, which would break length counting).
+valid encodings; ``any`` additionally admits every escape form, a surrogate
+pair ``\\uD83D\\uDE00`` as one unit (one code point, as ``jsonschema``
+counts it) and no lone surrogate (no code point at all).
 
 Patterns follow JSON Schema (ECMA-262) but the validator most users check
 against is Python's ``re``.  Where the two disagree (``\\d`` is ``[0-9]`` in
@@ -42,7 +42,7 @@ Node = tuple[Any, ...]
 
 #: Largest count written in a ``{m,n}`` quantifier; larger upper bounds are
 #: lowered to it (a subset), larger lower bounds are refused.
-MAX_REPEAT = 10_000
+MAX_REPEAT = 1_000_000
 
 
 class PatternUnsupported(Exception):
@@ -121,7 +121,8 @@ def class_escape(c: str) -> tuple[Ranges, Ranges]:
 _SHORT = {0x08: "b", 0x09: "t", 0x0A: "n", 0x0C: "f", 0x0D: "r"}
 RAW_OK = negate(norm([(0, 0x1F), (0x22, 0x22), (0x5C, 0x5C)]))
 ANY_UNIT_RX = (
-    r'(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u(?:[0-9a-cA-Ce-fE-F][0-9a-fA-F]{3}|[dD][0-7][0-9a-fA-F]{2}))'
+    r'(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u(?:[0-9a-cA-Ce-fE-F][0-9a-fA-F]{3}|[dD][0-7][0-9a-fA-F]{2})'
+    r'|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2})'
 )
 
 _META = set("\\.^$*+?()[]{}|")

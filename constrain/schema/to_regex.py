@@ -2051,13 +2051,18 @@ class _Compiler:
                 return None
             within.append(key_lang)
         try:
-            regions = _ss.regions(asts, within)
+            regions = _ss.regions(asts, within, skip_complex=True)
         except _ss.TooComplex as e:
             warnings.warn(f"extra properties at {pats[0][2]!r} are not generated: their key regions are too "
                           f"complex ({e})", stacklevel=2)
             return None
         members = []
         for matched, key_ast in sorted(regions.items(), key=lambda kv: sorted(kv[0])):
+            if key_ast is None:
+                warnings.warn(f"extra properties at {pats[0][2]!r} matching exactly "
+                              f"{sorted(pats[i][0] for i in matched) or 'no pattern'} are not generated: "
+                              "their key region's regex is too large", stacklevel=2)
+                continue
             items: list = [pats[i][1] for i in sorted(matched)]
             for _declared, part_pats, aploc, _app in node.ap_parts:
                 if not any(pats[i][0] in part_pats for i in matched):
