@@ -174,6 +174,19 @@ def nfa_to_dfa(nfa: _NFA, start: int, accept: int, max_states: int = MAX_DFA_STA
     return ByteDFA(byte_class=new_class, table=new_table, accepting=acc, start=st)
 
 
+def unit_states(unit: ByteDFA) -> np.ndarray | None:
+    """The states one copy of ``unit`` occupies in :func:`repeat_dfa` (its non-accepting
+    states, start first), or None when ``unit`` is not prefix-free or takes the empty string.
+
+    ``unit`` is trimmed, so an accepting state with a move means some string extends another.
+    """
+    table, acc = unit.table, unit.accepting
+    if acc[unit.start] or (table[acc] >= 0).any():
+        return None
+    inner = np.nonzero(~acc)[0]
+    return np.concatenate([[unit.start], inner[inner != unit.start]])
+
+
 def repeat_dfa(unit: ByteDFA, lo: int, hi: int) -> ByteDFA | None:
     """The DFA of ``unit{lo,hi}`` built straight from ``unit``'s DFA (None unless it is prefix-free and non-empty).
 
@@ -184,11 +197,10 @@ def repeat_dfa(unit: ByteDFA, lo: int, hi: int) -> ByteDFA | None:
     number. This skips a Thompson NFA of ``hi`` copies and its subset
     construction, whose Python part dominates for counts in the hundreds.
     """
-    table, acc = unit.table, unit.accepting
-    if acc[unit.start] or hi < 1 or (table[acc] >= 0).any():
+    inner = unit_states(unit)
+    if inner is None or hi < 1:
         return None
-    inner = np.nonzero(~acc)[0]
-    inner = np.concatenate([[unit.start], inner[inner != unit.start]])
+    table, acc = unit.table, unit.accepting
     m = len(inner)
     local = np.full(len(acc), -1, dtype=np.int64)
     local[inner] = np.arange(m)
@@ -239,21 +251,17 @@ def _counted_rep(node: Node) -> bool:
 
 
 def ast_to_dfa(node: Node, max_states: int = MAX_DFA_STATES, max_nfa: int = MAX_NFA_STATES) -> ByteDFA:
+    got = None
     if _counted_rep(node):
-        unit = ast_to_dfa(node[1], max_states, max_nfa)
-        got = repeat_dfa(unit, node[2], node[3])
-        if got is not None:
-            if got.num_states > max_states:
-                raise TooManyStates(f"regex needs more than {max_states} DFA states")
-            return got
+        got = repeat_dfa(ast_to_dfa(node[1], max_states, max_nfa), node[2], node[3])
     elif node[0] == "cat" and len(node[1]) >= 2 and _counted_rep(node[1][0]):
         head = ast_to_dfa(node[1][0], max_states, max_nfa)
         rest = node[1][1] if len(node[1]) == 2 else ("cat", node[1][1:])
         got = concat_dfa(head, ast_to_dfa(rest, max_states, max_nfa))
-        if got is not None:
-            if got.num_states > max_states:
-                raise TooManyStates(f"regex needs more than {max_states} DFA states")
-            return got
+    if got is not None:
+        if got.num_states > max_states:
+            raise TooManyStates(f"regex needs more than {max_states} DFA states")
+        return got
     if nfa_size(node) > max_nfa:  # fail before spending seconds on a Thompson NFA that is too big anyway
         raise TooManyStates(f"regex expands to more than {max_nfa} automaton states")
     nfa = _NFA(max_nfa)

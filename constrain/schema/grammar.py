@@ -23,7 +23,7 @@ from typing import Mapping
 
 from ..grammar.ir import Grammar, GrammarBuilder, Terminal
 from ..regex.parser import Node, parse_regex
-from ..regex.to_dfa import TooManyStates, ast_to_dfa, nfa_size, repeat_dfa
+from ..regex.to_dfa import TooManyStates, ast_to_dfa, nfa_size, unit_states
 
 __all__ = ["bodies_to_grammar"]
 
@@ -116,7 +116,7 @@ class _Converter:
             try:
                 dfa = ast_to_dfa(whole, TERMINAL_DFA_BUDGET)
             except TooManyStates:
-                if node[0] == "set" and not suffix:
+                if node[0] == "set":
                     raise
             else:
                 got = self.terminals[key] = f"t{len(self.terminals)}"
@@ -132,9 +132,8 @@ class _Converter:
         if key not in self.units:
             got = None
             if self._size(node) <= UNIT_SIZE:
-                dfa = ast_to_dfa(node, TERMINAL_DFA_BUDGET)
-                rep = repeat_dfa(dfa, 1, 1)
-                got = None if rep is None else rep.num_states - 1
+                inner = unit_states(ast_to_dfa(node, TERMINAL_DFA_BUDGET))
+                got = None if inner is None else len(inner)
             self.units[key] = got
         return self.units[key]
 
@@ -191,13 +190,9 @@ class _Converter:
     def counted(self, node: Node, suffix: tuple[Node, ...] = ()) -> tuple[str, ...]:
         """``X{lo,hi}`` as chunks of ``K`` copies of ``X`` counted by nonterminals ``D_j`` (see the module doc)."""
         _k, child, lo, hi = node
-        if hi is None:  # X{lo,} = X{lo} X*, with X* a left-recursive nonterminal
-            x = self.symbol(child)
-            star = self.star.get(x)
-            if star is None:
-                star = self.star[x] = self.b.fresh("star")
-                self.b.rule(star, (), (star, x))
-            return (self.counted(("rep", child, lo, lo)) if lo else ()) + (star,) + self._suffix(suffix)
+        if hi is None:  # X{lo,} = X{lo} X*
+            head = self.counted(("rep", child, lo, lo)) if lo else ()
+            return head + self._copies(self.symbol(child), 0, None) + self._suffix(suffix)
         if self._lengths_min(child) == 0:
             raise TooManyStates("a long counted repetition of an expression that matches the empty string")
         unit = self._unit(child)
@@ -205,15 +200,8 @@ class _Converter:
             k = max(1, min(CHUNK, TERMINAL_DFA_BUDGET // unit))
         else:
             k = max(1, min(CHUNK, TERMINAL_NFA_BUDGET // (2 * self._size(child))))
-        if hi < 2 * k:  # too few copies to chunk: a chain of optional copies
-            x = self.symbol(child)
-            out = (x,) * lo
-            opt: tuple[str, ...] = ()
-            for _ in range(hi - lo):
-                nt = self.b.fresh("opt")
-                self.b.rule(nt, (), (x,) + opt)
-                opt = (nt,)
-            return out + opt + self._suffix(suffix)
+        if hi < 2 * k:  # too few copies to chunk
+            return self._copies(self.symbol(child), lo, hi) + self._suffix(suffix)
         if hi // k > MAX_CHUNKS:
             raise TooManyStates(f"counted repetition {{{lo},{hi}}} needs more than {MAX_CHUNKS} chunks")
         key = (repr(child), lo, hi, repr(suffix))
@@ -242,6 +230,22 @@ class _Converter:
         from .strings import lengths
 
         return lengths(node)[0]
+
+    def _copies(self, x: str, lo: int, hi: int | None) -> tuple[str, ...]:
+        """``x{lo,hi}`` as symbols: ``lo`` copies, then a star or a chain of optional copies."""
+        out = (x,) * lo
+        if hi is None:
+            star = self.star.get(x)
+            if star is None:
+                star = self.star[x] = self.b.fresh("star")
+                self.b.rule(star, (), (star, x))  # left recursion: cheap for Earley
+            return out + (star,)
+        opt: tuple[str, ...] = ()
+        for _ in range(hi - lo):
+            nt = self.b.fresh("opt")
+            self.b.rule(nt, (), (x,) + opt)
+            opt = (nt,)
+        return out + opt
 
     def symbol(self, node: Node) -> str:
         """One symbol deriving ``node``'s language."""
@@ -283,20 +287,7 @@ class _Converter:
             return (nt,)
         if kind == "rep":
             _k, child, lo, hi = node
-            x = self.symbol(child)
-            out = (x,) * lo
-            if hi is None:
-                star = self.star.get(x)
-                if star is None:
-                    star = self.star[x] = self.b.fresh("star")
-                    self.b.rule(star, (), (star, x))  # left recursion: cheap for Earley
-                return out + (star,)
-            opt: tuple[str, ...] = ()
-            for _ in range(hi - lo):
-                nt = self.b.fresh("opt")
-                self.b.rule(nt, (), (x,) + opt)
-                opt = (nt,)
-            return out + opt
+            return self._copies(self.symbol(child), lo, hi)
         raise AssertionError(f"unexpected regex node {kind!r}")
 
 
