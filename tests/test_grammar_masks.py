@@ -341,6 +341,72 @@ def test_plain_budget_kernel_equals_twin_on_lexer_configurations() -> None:
     assert {-1, TK.PLAIN_NONE} <= seen and any(k >= 0 for k in seen), seen
 
 
+_UNION_GRAMMAR = r"""
+start: A | B | "}" NUM | "ab" "c" NUM
+A: /a[^"\\]*"/
+B: /[^a"\\][^"\\]*"/
+NUM: /[0-9]+/
+"""
+
+
+def test_union_closure_and_crossed_boundaries_take_the_slice() -> None:
+    """Configurations whose components stay live on every plain text only
+    together (one terminal per first character, as a split key complement
+    makes), or where a component ends on a plain character ('}' then a number):
+    every plain token is allowed either way, so the slice applies. The budget
+    kernel equals its code-point twin there, and masks equal the interpreted
+    engine's whole-trie walks at each step."""
+    from constrain.tokens import _kernels as TK
+    from constrain.tokens.slices import MAX_REACH
+
+    for vname in ("qwen3", "gpt2"):
+        v = vocab(vname)
+        c = compile_grammar(_UNION_GRAMMAR, v)
+        twin = GrammarConstraint(c.compiled, v, use_numba=False)
+        lex, pt = c.engine.lexer, c.engine.lexer.plain
+        for text in ["", "a", "ab", "}", "b", "abc"]:
+            m = c.matcher()
+            assert m.accept_bytes(text.encode()) or not text
+            S = m.earley_set
+            cid = c.engine.root_config(S)[0]
+            triples, _rest = lex.config(cid)
+            tabs = np.array([t for t, _s, _k in triples], dtype=np.int64)
+            states = np.array([s for _t, s, _k in triples], dtype=np.int64)
+            args = (pt.flat, pt.off, pt.n_states, pt.ncols, pt.byte_class, tabs, states, pt.blocked,
+                    pt.blocked_off, True, pt.pcls, 6, MAX_REACH)
+            want = TK.plain_budget_many_py(*args)
+            assert TK.plain_budget_many(*args, pt.soff, pt.memo, pt.reach) == want, (text, triples)
+            if text == "":
+                assert want == TK.PLAIN_CLOSURE and len(triples) >= 3
+                views = [pt.flat[pt.off[t]:pt.off[t] + pt.n_states[t] * pt.ncols].reshape(pt.n_states[t], pt.ncols)
+                         for t in tabs]
+                assert not any(TK.plain_reach_py(views[j], pt.byte_class, int(s), pt.pcls, None, False, True,
+                                                 MAX_REACH) == 1 for j, s in enumerate(states)), "one alone is live"
+            assert np.array_equal(c.engine.compute(S), twin.engine.compute(S)), (vname, text)
+        ids = ids_from_mask(c.engine.compute(c.matcher().earley_set), v.size).tolist()
+        assert v.encode("}")[0] in ids and v.encode("xyz")[0] in ids
+
+
+def test_union_live_twin_refuses_what_the_components_do_not_cover() -> None:
+    """Two first-character branches that leave one plain character out ('~') are not a closure."""
+    from constrain.tokens import _kernels as TK
+    from constrain.tokens.slices import MAX_REACH
+
+    c = compile_grammar(r"""
+start: A | B
+A: /a[^"\\]*"/
+B: /[^a~"\\][^"\\]*"/
+""", vocab("qwen3"))
+    lex, pt = c.engine.lexer, c.engine.lexer.plain
+    triples, _rest = lex.config(c.engine.root_config(c.matcher().earley_set)[0])
+    tabs = np.array([t for t, _s, _k in triples], dtype=np.int64)
+    states = np.array([s for _t, s, _k in triples], dtype=np.int64)
+    args = (pt.flat, pt.off, pt.n_states, pt.ncols, pt.byte_class, tabs, states, pt.blocked, pt.blocked_off, True,
+            pt.pcls, 6, MAX_REACH)
+    assert TK.plain_budget_many_py(*args) == TK.PLAIN_NONE
+    assert TK.plain_budget_many(*args, pt.soff, pt.memo, pt.reach) == TK.PLAIN_NONE
+
+
 @pytest.mark.parametrize("engine", ["constrain", "llguidance", "xgrammar"])  # bench.ENGINES
 def test_grammar_bench_warm_up_texts_are_forced_to_their_end(engine):
     """The grammar benchmark warms every engine up on one text per case; a text refused

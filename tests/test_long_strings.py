@@ -148,3 +148,39 @@ def test_pattern_region_keeps_a_pattern_no_name_matches(gpt2) -> None:
         m = c.matcher()
         text = json.dumps(case["data"], separators=(",", ":"), ensure_ascii=False)
         assert (m.accept_bytes(text.encode()) and m.is_accepting()) == case["valid"]
+
+
+def test_split_alternation_keeps_its_closing_quote(monkeypatch) -> None:
+    """A hole-free run too big for one terminal is split; the closing quote after
+    a split-off alternation (a key that may be any string but the declared names,
+    too big for one terminal on MaskBench's Snowplow schemas) goes into each
+    branch and into the last copy of an optional key, so no terminal accepts
+    right after a letter (a lexeme boundary inside plain text keeps masks off
+    the plain-text slice). The language is unchanged."""
+    from constrain.grammar.earley import CompiledGrammar
+    from constrain.schema import grammar as sg
+
+    body = r'\{(?:"(?:abc|abd[a-z]*|x[a-z]{0,3})?":(?&v))?\}'
+    bodies = {"obj": body, "v": r"[0-9]+|\[(?:(?&obj)(?:,(?&obj))*)?\]"}
+    whole = sg.bodies_to_grammar("obj", bodies)
+    monkeypatch.setattr(sg, "TERMINAL_NFA_BUDGET", 24)
+    split = sg.bodies_to_grammar("obj", bodies)
+    one, many = CompiledGrammar(whole), CompiledGrammar(split)
+    assert len(split.terminals) > len(whole.terminals) + 3, "the key alternation was not split"
+    letters = [ord(ch) for ch in "abcdxyz"]
+    for name, term in split.terminals.items():
+        dfa = term.dfa
+        for s in range(dfa.num_states):
+            for b in letters:
+                t = int(dfa.table[s, dfa.byte_class[b]])
+                assert t < 0 or not dfa.accepting[t], (name, term.pattern, chr(b))
+    rng = random.Random(3)
+    keys = ["", "abc", "abd", "abdzz", "x", "xyz", "xyzw", "ab", "abcd", "y", "xa1"]
+    for _ in range(300):
+        depth = rng.randrange(3)
+        text = "{}"
+        for _d in range(depth):
+            text = '{"%s":[%s]}' % (rng.choice(keys), text) if rng.random() < 0.7 else '{"%s":%d}' % (
+                rng.choice(keys), rng.randrange(100))
+        assert many.recognize(text.encode()) == one.recognize(text.encode()), text
+    assert many.recognize(b'{"abdq":[{"xy":7}]}') and not many.recognize(b'{"ab":1}')

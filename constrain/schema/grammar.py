@@ -33,7 +33,7 @@ TERMINAL_NFA_BUDGET = 60_000
 SOLO_REPEAT = 4_096
 #: Thompson states of an expression whose counted repetition :func:`repeat_dfa` may build.
 UNIT_SIZE = 2_048
-#: Thompson states of what may follow a long repetition inside its last terminal (a closing quote).
+#: Thompson states of what may follow a split-off child inside its last terminal (up to a closing quote).
 SUFFIX_SIZE = 512
 #: DFA states a terminal may have before it is split.
 TERMINAL_DFA_BUDGET = 100_000
@@ -61,6 +61,21 @@ def _has_hole(node: Node, memo: dict[int, bool]) -> bool:
         got = False
     memo[key] = got
     return got
+
+
+def _closer(children: list[Node], i: int, sizes: dict) -> int:
+    """End of the suffix glued after ``children[i - 1]``: through the next
+    child (within :data:`SUFFIX_SIZE` states) that matches only characters that
+    are not plain text (``"``, ``\\``, controls), or none when there is none."""
+    size = 0
+    for j in range(i, len(children)):
+        c = children[j]
+        size += nfa_size(c, sizes)
+        if size > SUFFIX_SIZE:
+            break
+        if c[0] == "set" and all(hi < 0x20 or lo in (0x22, 0x5C) and hi == lo for lo, hi in c[1]):
+            return j + 1
+    return i
 
 
 class _Converter:
@@ -122,9 +137,7 @@ class _Converter:
                 got = self.terminals[key] = f"t{len(self.terminals)}"
                 self.b.terminal(Terminal(got, dfa, f"<schema terminal {got}>"))
                 return (got,)
-        if node[0] == "rep" and suffix:
-            return self.counted(node, suffix)
-        return self.split(node) + self._suffix(suffix)
+        return self.split(node, suffix)
 
     def _unit(self, node: Node) -> int | None:
         """States per copy of ``node`` in :func:`repeat_dfa` (None when it does not apply)."""
@@ -148,43 +161,50 @@ class _Converter:
         self.b.rule(nt, seq)
         return nt
 
-    def split(self, node: Node) -> tuple[str, ...]:
+    def split(self, node: Node, suffix: tuple[Node, ...] = ()) -> tuple[str, ...]:
+        """Symbols for ``node`` then ``suffix`` when they are too big for one terminal.
+
+        A child too big for a terminal of its own keeps the closing quote
+        after it (:func:`_closer`) as a suffix, pushed into each branch of an
+        alternation and into the last copy of a short repetition: a terminal
+        that ended before the quote would accept inside plain text (any key but
+        the declared names accepts after nearly every character), and such a
+        boundary keeps masks off the plain-text slice (see
+        :mod:`constrain.tokens.slices`).
+        """
         kind = node[0]
         if kind == "cat":
             out: list[str] = []
             run: list[Node] = []
             size = 0
-            children = node[1]
+            children = [*node[1], *suffix]
             i = 0
             while i < len(children):
                 child = children[i]
                 i += 1
                 n = self._size(child)
-                solo = self._counter(child)
+                solo = self._counter(child) or n > TERMINAL_NFA_BUDGET
                 if run and (solo or size + n > TERMINAL_NFA_BUDGET):
                     out.extend(self.lexemes(run[0] if len(run) == 1 else ("cat", run)))
                     run, size = [], 0
                 if solo:
-                    suffix: tuple[Node, ...] = ()
-                    if child[0] == "rep" and i < len(children) and not self._counter(children[i]) \
-                            and self._size(children[i]) <= SUFFIX_SIZE:
-                        suffix = (children[i],)
-                        i += 1
-                    out.extend(self.lexemes(child, suffix))
+                    j = _closer(children, i, self.sizes)
+                    out.extend(self.lexemes(child, tuple(children[i:j])))
+                    i = j
                     continue
                 run.append(child)
                 size += n
-            if len(run) == len(node[1]):  # the automaton of the whole blew up: one lexeme per child
+            if len(run) == len(children):  # the automaton of the whole blew up: one lexeme per child
                 return tuple(s for c in run for s in self.lexemes(c))
             if run:
                 out.extend(self.lexemes(run[0] if len(run) == 1 else ("cat", run)))
             return tuple(out)
         if kind == "alt":
             nt = self.b.fresh("alt")
-            self.b.rule(nt, *(self.lexemes(c) for c in node[1]))
+            self.b.rule(nt, *(self.lexemes(c, suffix) for c in node[1]))
             return (nt,)
         if kind == "rep":
-            return self.counted(node)
+            return self.counted(node, suffix)
         raise TooManyStates(f"a character set needs more than {TERMINAL_NFA_BUDGET} automaton states")
 
     def counted(self, node: Node, suffix: tuple[Node, ...] = ()) -> tuple[str, ...]:
@@ -201,7 +221,10 @@ class _Converter:
         else:
             k = max(1, min(CHUNK, TERMINAL_NFA_BUDGET // (2 * self._size(child))))
         if hi < 2 * k:  # too few copies to chunk
-            return self._copies(self.symbol(child), lo, hi) + self._suffix(suffix)
+            if not suffix:
+                return self._copies(self.symbol(child), lo, hi)
+            x = self.symbol(child) if hi >= 2 else ""  # only copies before the last one need it
+            return self._copies(x, lo, hi, last=self.lexemes(child, suffix), tail=self._suffix(suffix))
         if hi // k > MAX_CHUNKS:
             raise TooManyStates(f"counted repetition {{{lo},{hi}}} needs more than {MAX_CHUNKS} chunks")
         key = (repr(child), lo, hi, repr(suffix))
@@ -231,21 +254,30 @@ class _Converter:
 
         return lengths(node)[0]
 
-    def _copies(self, x: str, lo: int, hi: int | None) -> tuple[str, ...]:
-        """``x{lo,hi}`` as symbols: ``lo`` copies, then a star or a chain of optional copies."""
-        out = (x,) * lo
+    def _copies(self, x: str, lo: int, hi: int | None, last: tuple[str, ...] | None = None,
+                tail: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """``x{lo,hi}`` as symbols: ``lo`` copies, then a star or a chain of optional copies.
+
+        With ``last`` (``x`` then ``tail`` as symbols, glued into terminals:
+        see :meth:`split`), ``x{lo,hi} tail`` with ``tail`` inside the last copy:
+        ``O_1 -> tail | last``, ``O_j -> tail | x O_{j-1}``.
+        """
         if hi is None:
             star = self.star.get(x)
             if star is None:
                 star = self.star[x] = self.b.fresh("star")
                 self.b.rule(star, (), (star, x))  # left recursion: cheap for Earley
-            return out + (star,)
-        opt: tuple[str, ...] = ()
+            return (x,) * lo + (star,) + tail
+        if last is None:
+            last = (x,) + tail  # no glued form
+        if hi == lo:
+            return (x,) * (lo - 1) + last if lo else tail
+        opt = None
         for _ in range(hi - lo):
             nt = self.b.fresh("opt")
-            self.b.rule(nt, (), (x,) + opt)
-            opt = (nt,)
-        return out + opt
+            self.b.rule(nt, tail, (x, opt) if opt else last)
+            opt = nt
+        return (x,) * lo + (opt,)
 
     def symbol(self, node: Node) -> str:
         """One symbol deriving ``node``'s language."""

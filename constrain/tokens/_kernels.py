@@ -404,6 +404,92 @@ def _reach_memo(flat, off, n_states, ncols, byte_class, pcls, bflat, boff, use_b
                        bflat[boff[t]:boff[t] + n_states[t]], use_blocked, need_live, max_reach, memo)
 
 
+#: :func:`_union_live`: plain characters explored, and distinct configurations per step, before giving up
+UNION_DEPTH = 4
+UNION_WIDTH = 64
+
+
+@njit(cache=True, nogil=True)
+def _union_live(flat, off, n_states, ncols, byte_class, pcls, bflat, boff, max_reach, soff, reach, tabs, states):
+    """Whether the components together stay live on every plain text, though
+    none does alone: any key but the declared names, split into one terminal
+    per first character, or declared names beside such a key. Every plain text
+    of at most ``UNION_DEPTH`` characters must lead to a configuration holding
+    a component that is live on every plain text (:func:`plain_reach`), with
+    at most ``UNION_WIDTH`` distinct configurations per length; 1 or 0.
+
+    Plain characters are enumerated as class paths through each UTF-8 shape
+    (:func:`plain_classes`): every path is some code point's, so the
+    configurations are exactly those code points reach."""
+    m = tabs.shape[0]
+    cur = np.empty((UNION_WIDTH, m), dtype=np.int64)
+    nxt = np.empty((UNION_WIDTH, m), dtype=np.int64)
+    row = np.empty(m, dtype=np.int64)
+    digits = np.zeros(4, dtype=np.int64)
+    cur[0, :] = states
+    n_cur = 1
+    for depth in range(UNION_DEPTH + 1):
+        n_nxt = 0
+        for i in range(n_cur):
+            held = False
+            for j in range(m):
+                s = cur[i, j]
+                if s >= 0 and _reach_memo(flat, off, n_states, ncols, byte_class, pcls, bflat, boff, False,
+                                          max_reach, soff, reach, tabs[j], s, True) == 1:
+                    held = True
+                    break
+            if held:
+                continue
+            if depth == UNION_DEPTH:
+                return 0
+            for r in range(pcls.shape[0]):
+                steps = 0
+                combos = 1
+                while steps < 4 and pcls[r, steps, 0] > 0:
+                    combos *= pcls[r, steps, 0]
+                    steps += 1
+                if steps == 0:
+                    continue
+                for c in range(combos):
+                    x = c
+                    for k in range(steps):
+                        digits[k] = x % pcls[r, k, 0]
+                        x //= pcls[r, k, 0]
+                    alive = False
+                    for j in range(m):
+                        s = cur[i, j]
+                        if s >= 0:
+                            tab = _view(flat, off, n_states, ncols, tabs[j])
+                            for k in range(steps):
+                                s = tab[s, pcls[r, k, 1 + digits[k]]]
+                                if s < 0:
+                                    break
+                        row[j] = s if s >= 0 else -1
+                        alive = alive or s >= 0
+                    if not alive:
+                        return 0  # a plain character that every component rejects
+                    known = False
+                    for q in range(n_nxt):
+                        same = True
+                        for j in range(m):
+                            if nxt[q, j] != row[j]:
+                                same = False
+                                break
+                        if same:
+                            known = True
+                            break
+                    if not known:
+                        if n_nxt == UNION_WIDTH:
+                            return 0
+                        nxt[n_nxt, :] = row
+                        n_nxt += 1
+        if n_nxt == 0:
+            return 1
+        cur, nxt = nxt, cur
+        n_cur = n_nxt
+    return 1
+
+
 @njit(cache=True, nogil=True)
 def plain_budget_many(flat, off, n_states, ncols, byte_class, tabs, states, bflat, boff, use_blocked, pcls,
                       max_chars, max_reach, soff, memo, reach):
@@ -415,11 +501,14 @@ def plain_budget_many(flat, off, n_states, ncols, byte_class, tabs, states, bfla
     ``bflat[boff[t] + state]`` when ``use_blocked``. Returns a chain's budget
     (>= 0, or -1 for any number of characters), ``PLAIN_CLOSURE`` (any number,
     not a chain) or ``PLAIN_NONE``. Each component's chain comes from
-    :func:`_chain_outcome` (``memo``, per state of ``soff``'s layout); stepping them side by side ends at the first event, so: a
-    disagreement within ``max_chars`` steps calls for the closure check (which
-    also rejects any blocked state; its searches are memoised in ``reach``, one
-    row per ``need_live``), else a blocked state rejects the slice, else the budget
-    is the last death (-1 when some chain loops or outlasts ``max_chars``).
+    :func:`_chain_outcome` (``memo``, per state of ``soff``'s layout); stepping
+    them side by side ends at the first event. With no disagreement and no
+    blocked state within ``max_chars`` steps, the budget is the last death (-1
+    when some chain loops or outlasts ``max_chars``). Otherwise it is a closure
+    when some component, or failing that the components together
+    (:func:`_union_live`), stay live on every plain text: every plain token is
+    then allowed, and a lexeme ending on the way can only add continuations, so
+    blocked states do not matter (the searches are memoised in ``reach``).
     """
     m = states.shape[0]
     last = 0
@@ -439,25 +528,53 @@ def plain_budget_many(flat, off, n_states, ncols, byte_class, tabs, states, bfla
             closure = True
         else:
             blocked_hit = True
-    if not closure:
-        if blocked_hit:
-            return PLAIN_NONE
+    if not closure and not blocked_hit:
         return -1 if endless else last
-    # a closure: some component stays live on every plain text, none reaches a blocked state
-    live = -1
     for j in range(m):
-        if _reach_memo(flat, off, n_states, ncols, byte_class, pcls, bflat, boff, use_blocked, max_reach, soff,
+        if _reach_memo(flat, off, n_states, ncols, byte_class, pcls, bflat, boff, False, max_reach, soff,
                        reach, tabs[j], states[j], True) == 1:
-            live = j
-            break
-    if live < 0:
-        return PLAIN_NONE  # before the (costlier) blocked searches of the others
-    if use_blocked:
-        for j in range(m):
-            if j != live and _reach_memo(flat, off, n_states, ncols, byte_class, pcls, bflat, boff, use_blocked,
-                                         max_reach, soff, reach, tabs[j], states[j], False) != 1:
-                return PLAIN_NONE
-    return PLAIN_CLOSURE
+            return PLAIN_CLOSURE
+    if m > 1 and _union_live(flat, off, n_states, ncols, byte_class, pcls, bflat, boff, max_reach, soff, reach,
+                             tabs, states) == 1:
+        return PLAIN_CLOSURE
+    return PLAIN_NONE
+
+
+def union_live_py(views, byte_class, states, max_reach):
+    """Reference twin of :func:`_union_live`: configurations stepped over every
+    plain code point at once (vectorised), deduplicated per length."""
+    mat, lens = _plain_code_point_bytes()
+    cls = np.asarray(byte_class)
+    n_cp = len(lens)
+
+    def live(j, s):
+        return plain_reach_py(views[j], byte_class, s, None, None, False, True, max_reach) == 1
+
+    level = {tuple(int(s) for s in states)}
+    for depth in range(UNION_DEPTH + 1):
+        nxt = set()
+        for cfg in level:
+            if any(s >= 0 and live(j, s) for j, s in enumerate(cfg)):
+                continue
+            if depth == UNION_DEPTH:
+                return 0
+            cols = []
+            for j, s in enumerate(cfg):
+                v = np.full(n_cp, s, dtype=np.int64)
+                for k in range(4):
+                    go = (lens > k) & (v >= 0)
+                    v[go] = views[j][v[go], cls[mat[go, k]]]
+                cols.append(np.maximum(v, -1))
+            rows = np.unique(np.stack(cols, axis=1), axis=0)
+            if (rows < 0).all(axis=1).any():
+                return 0
+            nxt.update(map(tuple, rows.tolist()))
+        if len(nxt) > UNION_WIDTH:
+            return 0
+        if not nxt:
+            return 1
+        level = nxt
+    return 1
 
 
 def plain_budget_many_py(flat, off, n_states, ncols, byte_class, tabs, states, bflat, boff, use_blocked, pcls,
@@ -467,35 +584,31 @@ def plain_budget_many_py(flat, off, n_states, ncols, byte_class, tabs, states, b
     views = [np.asarray(flat[off[t]:off[t] + n_states[t] * ncols]).reshape(n_states[t], ncols) for t in tabs]
     blocked = [np.asarray(bflat[boff[t]:boff[t] + n_states[t]]) for t in tabs]
     live = [(j, int(s)) for j, s in enumerate(states)]
+    chain = True
     for k in range(max_chars + 1):
         nxt = []
         for j, s in live:
             t = plain_successor_py(views[j], byte_class, s, pcls)
-            if t == -2:
+            if t == -2 or (t >= 0 and use_blocked and blocked[j][t]):
+                chain = False
                 break
             if t >= 0:
-                if use_blocked and blocked[j][t]:
-                    return PLAIN_NONE
                 nxt.append((j, t))
-        else:
-            if not nxt:
-                return k
-            if nxt == live:
-                return -1
-            live = nxt
-            continue
-        break
-    else:
+        if not chain:
+            break
+        if not nxt:
+            return k
+        if nxt == live:
+            return -1
+        live = nxt
+    if chain:
         return -1
-    some_live = False
     for j, s in enumerate(states):
-        if not some_live and plain_reach_py(views[j], byte_class, s, pcls, blocked[j], use_blocked, True,
-                                            max_reach) == 1:
-            some_live = True
-        elif use_blocked and plain_reach_py(views[j], byte_class, s, pcls, blocked[j], use_blocked, False,
-                                            max_reach) != 1:
-            return PLAIN_NONE
-    return PLAIN_CLOSURE if some_live else PLAIN_NONE
+        if plain_reach_py(views[j], byte_class, s, pcls, None, False, True, max_reach) == 1:
+            return PLAIN_CLOSURE
+    if len(states) > 1 and union_live_py(views, byte_class, states, max_reach) == 1:
+        return PLAIN_CLOSURE
+    return PLAIN_NONE
 
 
 _PLAIN_BYTES: list = []

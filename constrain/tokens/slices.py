@@ -146,10 +146,12 @@ class PlainTables:
         Two shapes qualify. A chain: every plain character leads each component
         to one same successor (string bodies, with ``minLength``/``maxLength``
         counters), so n plain characters lead to one state whatever they are; a
-        chain longer than ``max_chars`` is as good as unbounded. A closure: some
-        component stays live on every plain text (an object key that may be any
-        string but the declared names, whose states differ by prefix). A
-        component dies alone; none may reach a blocked state."""
+        chain longer than ``max_chars`` is as good as unbounded; a component
+        dies alone, and none may reach a blocked state. A closure: some
+        component, or the components together, stay live on every plain text
+        (an object key that may be any string but the declared names, whose
+        states differ by prefix), so every plain token is allowed whatever
+        lexeme boundaries it crosses."""
         r = int(_kernels.plain_budget_many(self.flat, self.off, self.n_states, self.ncols, self.byte_class,
                                            tabs, states, self.blocked, self.blocked_off, self.use_blocked,
                                            self.pcls, max_chars, MAX_REACH, self.soff, self.memo, self.reach))
