@@ -350,6 +350,25 @@ def test_strict_false_reports_approximations(qwen):
     assert not accepts(c, '{"tags":[1],"n":3}')  # the rest stays exact
 
 
+def test_length_bound_beside_a_pattern_of_variable_parts_is_exact_or_reported(qwen):
+    """``maxLength`` over a pattern of repeated variable-length words (MaskBench
+    Github_hard o21075): neither a structural rewrite nor the automaton
+    intersection manages, and no length budget split between the words would be
+    exact (it refused valid strings: one long word). Strict mode refuses with
+    the keyword's pointer; strict=False drops the bound and reports it."""
+    schema = {"type": "object", "properties": {"s": {
+        "type": "string", "pattern": r"^(?:\S+\s+){0,29}\S+$", "maxLength": 300}}, "required": ["s"]}
+    with pytest.raises(UnsupportedError) as exc:
+        compile_json_schema(schema, qwen)
+    assert exc.value.pointer == "/properties/s/maxLength"
+    c = compile_json_schema(schema, qwen, strict=False)
+    assert [a.pointer for a in c.approximations] == ["/properties/s/maxLength"]
+    for words in (["w" * 290], ["ab"] * 30, ["x" * 150, "y" * 140]):
+        jsonschema.validate({"s": " ".join(words)}, schema)
+        assert accepts(c, json.dumps({"s": " ".join(words)}, separators=(",", ":"))), words
+    assert not accepts(c, json.dumps({"s": " ".join(["ab"] * 31)}, separators=(",", ":")))  # the pattern stays
+
+
 RELAX_UNDER_NEGATION = [
     # (schema, instances jsonschema accepts) where a keyword constrain cannot enforce sits somewhere
     # dropping it would tighten the schema: its approximation must drop the enclosing keyword instead

@@ -25,7 +25,6 @@ we take the *intersection*, so a generated string satisfies both readings.
 
 from __future__ import annotations
 
-import math
 import re
 import sys
 from functools import lru_cache
@@ -383,107 +382,6 @@ def restrict_length(n: Node, lo: int, hi: int | None) -> Node:
         if a == 0 and b == 1:
             return alt([EPS if lo <= 0 else NEVER, restrict_length(child, lo, hi)])
         raise CannotRestrict("repetition of a variable-length group")
-    raise CannotRestrict(k)
-
-
-def restrict_length_subset(n: Node, lo: int, hi: int | None) -> Node:
-    """A sub-language of L(n) ∩ {length in [lo, hi]}: exact when
-    :func:`restrict_length` manages, otherwise the length budget is split
-    between the variable-length parts (a subset, never a superset).  Raises
-    CannotRestrict when even that fails; returns NEVER only for a provably
-    empty language."""
-    try:
-        return restrict_length(n, lo, hi)
-    except CannotRestrict:
-        if hi is None:
-            raise
-    res = _split_budget(n, max(lo, 0), hi)
-    if is_never(res):
-        raise CannotRestrict("no split of the length budget works")
-    return res
-
-
-def _split_budget(n: Node, lo: int, hi: int) -> Node:
-    try:
-        return restrict_length(n, lo, hi)
-    except CannotRestrict:
-        pass
-    mn, mx = lengths(n)
-    k = n[0]
-    if k == "alt":
-        out = []
-        for c in n[1]:
-            try:
-                r = _split_budget(c, lo, hi)
-            except CannotRestrict:
-                continue
-            if not is_never(r):
-                out.append(r)
-        if not out:
-            raise CannotRestrict("alternation")
-        return alt(out)
-    if k == "cat":
-        kids = n[1]
-        ls = [lengths(c) for c in kids]
-        var = [i for i, (a, b) in enumerate(ls) if a != b]
-        total_min = sum(a for a, _b in ls)
-        slack = hi - total_min
-        if slack < 0:
-            raise CannotRestrict("too short")
-        bounds = {i: [ls[i][0], ls[i][0]] for i in var}
-        left = slack
-        open_ = list(var)
-        while left > 0 and open_:
-            share = max(1, left // len(open_))
-            nxt = []
-            for i in open_:
-                if left <= 0:
-                    break
-                cap = ls[i][1]
-                room = share if cap is None else min(share, cap - bounds[i][1])
-                room = min(room, left)
-                bounds[i][1] += room
-                left -= room
-                if cap is None or bounds[i][1] < cap:
-                    nxt.append(i)
-            if nxt == open_ and share == 0:
-                break
-            open_ = nxt
-        deficit = lo - total_min
-        for i in var:
-            if deficit <= 0:
-                break
-            add = min(deficit, bounds[i][1] - bounds[i][0])
-            bounds[i][0] += add
-            deficit -= add
-        if deficit > 0:
-            raise CannotRestrict("minimum length")
-        out = list(kids)
-        for i in var:
-            r = _split_budget(kids[i], bounds[i][0], bounds[i][1])
-            if is_never(r):
-                raise CannotRestrict("part")
-            out[i] = r
-        return cat(out)
-    if k == "rep":
-        child, a, b = n[1], n[2], n[3]
-        cmn, cmx = lengths(child)
-        if lo > 0 and a * cmn < lo:
-            raise CannotRestrict("repetition with a minimum length")
-        c = max(a, math.isqrt(hi))
-        if b is not None:
-            c = min(c, b)
-        if cmn:
-            c = min(c, hi // cmn)
-        if c < a:
-            raise CannotRestrict("repetition")
-        if c == 0:
-            return EPS
-        m = hi // c
-        new_child = _split_budget(child, cmn, m)
-        if is_never(new_child):
-            raise CannotRestrict("repetition body")
-        return rep(new_child, a, c)
     raise CannotRestrict(k)
 
 

@@ -1604,13 +1604,10 @@ class _Compiler:
                     ast = _ss.intersect_all([shape, _st.any_string(lo, hi)])
                 except _ss.TooComplex:
                     pass
-            try:
-                if ast is None:
-                    ast = _st.restrict_length_subset(shape, lo, hi)
-            except _st.CannotRestrict:
+            if ast is None:  # strict=False drops the length bound, keeping the pattern
                 raise UnsupportedError(
-                    "minLength/maxLength together with this pattern/format cannot be expressed exactly", pointer=sp
-                ) from None
+                    "minLength/maxLength together with this pattern/format cannot be expressed exactly",
+                    pointer=(node.max_len_ptr if hi is not None else node.min_len_ptr) or sp)
             if _st.is_never(ast):
                 raise EmptyLanguageError(
                     "no string of the allowed length matches the pattern/format: empty language", pointer=sp
