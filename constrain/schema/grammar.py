@@ -153,14 +153,6 @@ class _Converter:
     def _suffix(self, suffix: tuple[Node, ...]) -> tuple[str, ...]:
         return self.lexemes(suffix[0] if len(suffix) == 1 else ("cat", list(suffix))) if suffix else ()
 
-    def terminal(self, node: Node) -> str:
-        seq = self.lexemes(node)
-        if len(seq) == 1:
-            return seq[0]
-        nt = self.b.fresh("seq")
-        self.b.rule(nt, seq)
-        return nt
-
     def split(self, node: Node, suffix: tuple[Node, ...] = ()) -> tuple[str, ...]:
         """Symbols for ``node`` then ``suffix`` when they are too big for one terminal.
 
@@ -231,7 +223,7 @@ class _Converter:
         got = self.chains.get(key)
         if got is not None:
             return (got,)
-        chunk = self.terminal(("rep", child, k, k))
+        chunk = self.symbol(("rep", child, k, k))
         last = hi // k
         names = [self.b.fresh("count") for _ in range(last + 1)]
         for j in range(last, -1, -1):
