@@ -184,3 +184,25 @@ def test_split_alternation_keeps_its_closing_quote(monkeypatch) -> None:
                 rng.choice(keys), rng.randrange(100))
         assert many.recognize(text.encode()) == one.recognize(text.encode()), text
     assert many.recognize(b'{"abdq":[{"xy":7}]}') and not many.recognize(b'{"ab":1}')
+
+
+def test_count_just_over_one_terminal_is_two_chunks_not_a_chain_of_copies(monkeypatch, gpt2) -> None:
+    """``X{0,hi}"`` whose count alone fits one terminal but not with its closing
+    quote (``maxLength: 5000`` on a JSON string character is exactly 100,000
+    states) is split into two chunks of ``hi // 2``, not into ``hi`` optional
+    single copies: those put a lexeme boundary after every character, and masks
+    on MaskBench's o82710 took 200 ms each. The language is unchanged."""
+    from constrain.grammar.earley import CompiledGrammar
+    from constrain.schema import grammar as sg
+
+    unit = UNITS[0]
+    states = sg._Converter(set())._unit(parse_regex(unit))
+    monkeypatch.setattr(sg, "TERMINAL_DFA_BUDGET", 40 * states)
+    hi = 40
+    g = sg.bodies_to_grammar("s", {"s": f'"{unit}{{0,{hi}}}"'})
+    assert len(g.rules) < 8, f"{len(g.rules)} rules: a chain of copies"
+    cg = CompiledGrammar(g)
+    rng = random.Random(11)
+    for k in (0, 1, 19, 20, 21, 39, 40, 41, 60):
+        text = json.dumps("".join(rng.choice(["a", "é", "\n", '"', "😀"]) for _ in range(k)), ensure_ascii=False)
+        assert cg.recognize(text.encode()) == (k <= hi), k

@@ -212,7 +212,9 @@ class _Converter:
             k = max(1, min(CHUNK, TERMINAL_DFA_BUDGET // unit))
         else:
             k = max(1, min(CHUNK, TERMINAL_NFA_BUDGET // (2 * self._size(child))))
-        if hi < 2 * k:  # too few copies to chunk
+        if hi < 2 * k:  # under two chunks: two of half the count (copies would put a boundary after each)
+            k = hi // 2
+        if k < 2 and hi < 4:  # too few copies to chunk
             if not suffix:
                 return self._copies(self.symbol(child), lo, hi)
             x = self.symbol(child) if hi >= 2 else ""  # only copies before the last one need it
