@@ -975,3 +975,35 @@ def test_pattern_region_that_cannot_compile_is_left_out_with_a_warning():
     m = c.matcher()
     assert m.accept_bytes(b"{}") and m.is_accepting()
     assert not c.matcher().accept_bytes(b'{"q":[')
+
+
+def test_pattern_region_is_relaxed_at_its_keyword_when_not_strict():
+    """With ``strict=False`` a ``patternProperties`` value that cannot be compiled
+    exactly is relaxed at the keyword that failed (a declared approximation, as
+    anywhere else in the schema) instead of leaving the region's keys out; when
+    no relaxation compiles it, the region is left out and that is reported too."""
+    import warnings
+
+    from constrain import Vocabulary, compile_json_schema
+
+    from .conftest import tokenizer_path
+
+    v = Vocabulary.from_file(tokenizer_path("gpt2").parent)
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}},
+              "patternProperties": {"^x": {"oneOf": [{"type": "string", "format": "email"},
+                                                     {"type": "string", "format": "hostname"}]}}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        c = compile_json_schema(schema, v, strict=False)
+    assert [a.pointer for a in c.approximations] == ["/patternProperties/^x/oneOf"]
+    for text, ok in [(b'{"a":1,"xy":"abcd"}', True), (b'{"xy":"a@b.c"}', True), (b'{"xy":1}', False),
+                     (b'{"y":"abcd"}', False)]:  # other extra keys: off by default for generation
+        m = c.matcher()
+        assert (m.accept_bytes(text) and m.is_accepting()) == ok, text
+    n = {"type": "object", "allOf": [
+        {"patternProperties": {".*": {"type": "array", "items": {"$ref": "#/$defs/n"}}}},
+        {"patternProperties": {".*": {"type": "array", "items": {"anyOf": [{"$ref": "#/$defs/n"}, {"type": "null"}]}}}}]}
+    with pytest.warns(UserWarning, match=r"extra properties matching \['\.\*'\] .* are not generated"):
+        c = compile_json_schema({"$defs": {"n": n}, "$ref": "#/$defs/n"}, v, additional_properties=True, strict=False)
+    assert [a.pointer for a in c.approximations] == ["/$defs/n/allOf/0/patternProperties/.*"]
+    assert not c.matcher().accept_bytes(b'{"q":[')

@@ -21,6 +21,7 @@ import copy
 import json
 import os
 import threading
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -252,9 +253,10 @@ def _compile_bytes(schema: Any, ws: str, ap: bool, strict: bool, resolver: Resol
     approximations: list[Approximation] = []
     remote: set[str] = set()
     draft_hint = schema.get("$schema") if isinstance(schema, dict) else None
+    failures: set = set()  # patternProperties regions left out (shared by every retry)
     for _ in range(_MAX_RELAXATIONS + _MAX_REMOTE):
         try:
-            engine, artefact, source = _compile_exact(schema, ws, ap)
+            engine, artefact, source = _compile_exact(schema, ws, ap, failures, relax_regions=not strict)
             return _ByteLevel(engine, artefact, source, tuple(approximations))
         except UnsupportedError as exc:
             url = _remote_url(exc)
@@ -269,7 +271,14 @@ def _compile_bytes(schema: Any, ws: str, ap: bool, strict: bool, resolver: Resol
                 raise
             got = _relax(schema, pointer, str(exc.args[0]) if exc.args else str(exc))
             if got is None:
-                raise
+                region = getattr(exc, "region_key", None)
+                if region is None or region in failures:
+                    raise
+                # a region whose value no relaxation compiles: left out, a smaller language, reported
+                failures.add(region)
+                warnings.warn(exc.region_message, stacklevel=3)
+                approximations.append(Approximation(exc.region_pointer, exc.region_message))
+                continue
             schema, approx = got
             approximations.append(approx)
     raise UnsupportedError("too many approximations or remote documents", pointer="")
@@ -280,9 +289,9 @@ def _remote_url(exc: UnsupportedError) -> str | None:
     return urldefrag(url)[0] if isinstance(url, str) else None
 
 
-def _compile_exact(schema: Any, ws: str, ap: bool) -> tuple[str, Any, str]:
-    failures: set = set()
-    comp = _Compiler(schema, ws, ap, region_failures=failures)
+def _compile_exact(schema: Any, ws: str, ap: bool, failures: set,
+                   relax_regions: bool = False) -> tuple[str, Any, str]:
+    comp = _Compiler(schema, ws, ap, region_failures=failures, relax_regions=relax_regions)
     try:
         rx = comp.compile()
         if not comp.bounded_any and len(rx) <= DFA_REGEX_CHARS:
@@ -296,7 +305,8 @@ def _compile_exact(schema: Any, ws: str, ap: bool) -> tuple[str, Any, str]:
 
     nonterminals: set[str] = set()
     while True:
-        comp = _Compiler(schema, ws, ap, nonterminals=frozenset(nonterminals), region_failures=failures)
+        comp = _Compiler(schema, ws, ap, nonterminals=frozenset(nonterminals), region_failures=failures,
+                         relax_regions=relax_regions)
         try:
             start, bodies = comp.compile_bodies()
             break

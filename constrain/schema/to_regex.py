@@ -328,7 +328,7 @@ def schema_to_regex(
 
 class _Compiler:
     def __init__(self, root: Any, ws: str, ap_default: bool, *, nonterminals: frozenset = frozenset(),
-                 region_failures: set | None = None) -> None:
+                 region_failures: set | None = None, relax_regions: bool = False) -> None:
         self.root = root
         self.ws = ws
         self.ap_default = ap_default
@@ -360,6 +360,9 @@ class _Compiler:
         self._cache: dict = {}
         # patternProperties regions whose values failed to compile (shared by grammar-mode retries)
         self._region_failures: set = set() if region_failures is None else region_failures
+        # strict=False: a region's UnsupportedError goes up to be relaxed at its keyword, tagged with
+        # the region (``region_key``) so that the caller can leave the region out if it cannot relax it
+        self._relax_regions = relax_regions
         self._format_rx: dict[str, Any] = {}
 
     # -- setup -----------------------------------------------------------
@@ -2086,9 +2089,13 @@ class _Compiler:
             except UnsupportedError as e:
                 # optional extra keys whose value cannot be compiled are left out: a smaller
                 # language (never a looser one), said out loud
+                what = (f"extra properties matching {sorted({pats[i][0] for i in matched})} at "
+                        f"{pats[0][2]!r} are not generated: {e}")
+                if self._relax_regions:
+                    e.region_key, e.region_message, e.region_pointer = fkey, what, pats[0][2]
+                    raise
                 self._region_failures.add(fkey)
-                warnings.warn(f"extra properties matching {sorted({pats[i][0] for i in matched})} at "
-                              f"{pats[0][2]!r} are not generated: {e}", stacklevel=2)
+                warnings.warn(what, stacklevel=2)
                 continue
             body = _st.render(key_ast)
             if body is not None:
