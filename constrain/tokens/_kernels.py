@@ -399,7 +399,11 @@ def _reach_memo(flat, off, n_states, ncols, byte_class, pcls, bflat, boff, use_b
     every lexer configuration that holds a state (5-30 us each, more on counters
     such as ``[a-f]{40}``)."""
     lo = soff[t]
-    memo = reach[1 if need_live else 0, lo:lo + n_states[t]]
+    row = 1 if need_live else 0
+    got = reach[row, lo + s]
+    if got != -2:  # answered before: read it without building the table views (600 ns a call)
+        return got
+    memo = reach[row, lo:lo + n_states[t]]
     return plain_reach(_view(flat, off, n_states, ncols, t), byte_class, s, pcls,
                        bflat[boff[t]:boff[t] + n_states[t]], use_blocked, need_live, max_reach, memo)
 
@@ -410,69 +414,125 @@ UNION_WIDTH = 64
 
 
 @njit(cache=True, nogil=True)
+def _held(flat, off, n_states, ncols, byte_class, pcls, bflat, boff, max_reach, soff, reach, tabs, js, ss, n):
+    """Whether one of the ``n`` components ``(js[q], ss[q])`` is live on every plain text alone."""
+    for q in range(n):
+        t = tabs[js[q]]
+        r = reach[1, soff[t] + ss[q]]  # memoised: read here, as calls with a dozen arrays cost 400 ns
+        if r == -2:
+            r = _reach_memo(flat, off, n_states, ncols, byte_class, pcls, bflat, boff, False, max_reach, soff, reach,
+                            t, ss[q], True)
+        if r == 1:
+            return True
+    return False
+
+
+@njit(cache=True, nogil=True)
 def _union_live(flat, off, n_states, ncols, byte_class, pcls, bflat, boff, max_reach, soff, reach, tabs, states):
     """Whether the components together stay live on every plain text, though
     none does alone: any key but the declared names, split into one terminal
     per first character, or declared names beside such a key. Every plain text
     of at most ``UNION_DEPTH`` characters must lead to a configuration holding
     a component that is live on every plain text (:func:`plain_reach`), with
-    at most ``UNION_WIDTH`` distinct configurations per length; 1 or 0.
+    at most ``UNION_WIDTH`` distinct configurations per length that hold none;
+    1 or 0.
 
     Plain characters are enumerated as class paths through each UTF-8 shape
     (:func:`plain_classes`): every path is some code point's, so the
-    configurations are exactly those code points reach."""
+    configurations are exactly those code points reach. Configurations are
+    kept sparse (the live components only, in order): at a key's start some
+    sixty first-character terminals are live and one character later one or
+    two, so stepping dense rows cost 700 us on Snowplow's keys."""
     m = tabs.shape[0]
-    cur = np.empty((UNION_WIDTH, m), dtype=np.int64)
-    nxt = np.empty((UNION_WIDTH, m), dtype=np.int64)
-    row = np.empty(m, dtype=np.int64)
+    cur_j = np.empty((UNION_WIDTH, m), dtype=np.int64)
+    cur_s = np.empty((UNION_WIDTH, m), dtype=np.int64)
+    cur_n = np.zeros(UNION_WIDTH, dtype=np.int64)
+    nxt_j = np.empty((UNION_WIDTH, m), dtype=np.int64)
+    nxt_s = np.empty((UNION_WIDTH, m), dtype=np.int64)
+    nxt_n = np.zeros(UNION_WIDTH, dtype=np.int64)
+    lv_j = np.empty((5, m), dtype=np.int64)  # live components after each byte of a class path
+    lv_s = np.empty((5, m), dtype=np.int64)
+    lv_n = np.zeros(5, dtype=np.int64)
     digits = np.zeros(4, dtype=np.int64)
-    cur[0, :] = states
+    n0 = 0
+    for j in range(m):
+        if states[j] >= 0:
+            cur_j[0, n0] = j
+            cur_s[0, n0] = states[j]
+            n0 += 1
+    cur_n[0] = n0
+    if n0 == 0:
+        return 0
+    if _held(flat, off, n_states, ncols, byte_class, pcls, bflat, boff, max_reach, soff, reach, tabs,
+             cur_j[0], cur_s[0], n0):
+        return 1
+    if UNION_DEPTH == 0:
+        return 0
     n_cur = 1
-    for depth in range(UNION_DEPTH + 1):
+    for depth in range(UNION_DEPTH):  # every kept configuration holds no live component
         n_nxt = 0
         for i in range(n_cur):
-            held = False
-            for j in range(m):
-                s = cur[i, j]
-                if s >= 0 and _reach_memo(flat, off, n_states, ncols, byte_class, pcls, bflat, boff, False,
-                                          max_reach, soff, reach, tabs[j], s, True) == 1:
-                    held = True
-                    break
-            if held:
-                continue
-            if depth == UNION_DEPTH:
-                return 0
+            ni = cur_n[i]
+            for q in range(ni):
+                lv_j[0, q] = cur_j[i, q]
+                lv_s[0, q] = cur_s[i, q]
+            lv_n[0] = ni
             for r in range(pcls.shape[0]):
                 steps = 0
-                combos = 1
                 while steps < 4 and pcls[r, steps, 0] > 0:
-                    combos *= pcls[r, steps, 0]
                     steps += 1
                 if steps == 0:
                     continue
-                for c in range(combos):
-                    x = c
-                    for k in range(steps):
-                        digits[k] = x % pcls[r, k, 0]
-                        x //= pcls[r, k, 0]
-                    alive = False
-                    for j in range(m):
-                        s = cur[i, j]
+                # class paths depth first: a prefix's live components are stepped once for all its
+                # continuations (after a multi-byte lead, the ASCII first-character terminals are gone)
+                k = 0
+                digits[0] = 0
+                while k >= 0:
+                    if digits[k] == pcls[r, k, 0]:
+                        k -= 1
+                        if k >= 0:
+                            digits[k] += 1
+                        continue
+                    g = pcls[r, k, 1 + digits[k]]
+                    cnt = 0
+                    for q in range(lv_n[k]):
+                        j = lv_j[k, q]
+                        s = flat[off[tabs[j]] + lv_s[k, q] * ncols + g]
                         if s >= 0:
-                            tab = _view(flat, off, n_states, ncols, tabs[j])
-                            for k in range(steps):
-                                s = tab[s, pcls[r, k, 1 + digits[k]]]
-                                if s < 0:
-                                    break
-                        row[j] = s if s >= 0 else -1
-                        alive = alive or s >= 0
-                    if not alive:
-                        return 0  # a plain character that every component rejects
+                            lv_j[k + 1, cnt] = j
+                            lv_s[k + 1, cnt] = s
+                            cnt += 1
+                    if cnt == 0:
+                        return 0  # the prefix of some plain character that every component rejects
+                    lv_n[k + 1] = cnt
+                    if k + 1 < steps:
+                        k += 1
+                        digits[k] = 0
+                        continue
+                    digits[k] += 1
+                    row_j = lv_j[steps]
+                    row_s = lv_s[steps]
+                    held = False
+                    for q in range(cnt):  # inline: a call with a dozen array arguments costs 250 ns
+                        t = tabs[row_j[q]]
+                        h = reach[1, soff[t] + row_s[q]]
+                        if h == -2:
+                            h = _reach_memo(flat, off, n_states, ncols, byte_class, pcls, bflat, boff, False,
+                                            max_reach, soff, reach, t, row_s[q], True)
+                        if h == 1:
+                            held = True
+                            break
+                    if held:
+                        continue
+                    if depth + 1 == UNION_DEPTH:
+                        return 0  # a text of UNION_DEPTH characters with no live component
                     known = False
                     for q in range(n_nxt):
+                        if nxt_n[q] != cnt:
+                            continue
                         same = True
-                        for j in range(m):
-                            if nxt[q, j] != row[j]:
+                        for e in range(cnt):
+                            if nxt_j[q, e] != row_j[e] or nxt_s[q, e] != row_s[e]:
                                 same = False
                                 break
                         if same:
@@ -481,11 +541,15 @@ def _union_live(flat, off, n_states, ncols, byte_class, pcls, bflat, boff, max_r
                     if not known:
                         if n_nxt == UNION_WIDTH:
                             return 0
-                        nxt[n_nxt, :] = row
+                        nxt_j[n_nxt, :cnt] = row_j[:cnt]
+                        nxt_s[n_nxt, :cnt] = row_s[:cnt]
+                        nxt_n[n_nxt] = cnt
                         n_nxt += 1
         if n_nxt == 0:
             return 1
-        cur, nxt = nxt, cur
+        cur_j, nxt_j = nxt_j, cur_j
+        cur_s, nxt_s = nxt_s, cur_s
+        cur_n, nxt_n = nxt_n, cur_n
         n_cur = n_nxt
     return 1
 
@@ -516,8 +580,10 @@ def plain_budget_many(flat, off, n_states, ncols, byte_class, tabs, states, bfla
     closure = False
     blocked_hit = False
     for j in range(m):
-        r = _chain_outcome(flat, off, n_states, ncols, soff, byte_class, pcls, bflat, boff, use_blocked, memo,
-                           tabs[j], states[j])
+        r = memo[soff[tabs[j]] + states[j]]  # read inline when known: calls cost 250 ns each
+        if r < 0:
+            r = _chain_outcome(flat, off, n_states, ncols, soff, byte_class, pcls, bflat, boff, use_blocked, memo,
+                               tabs[j], states[j])
         kind = r & 3
         step = r >> 2
         if kind == 1 or step > max_chars:
@@ -531,8 +597,11 @@ def plain_budget_many(flat, off, n_states, ncols, byte_class, tabs, states, bfla
     if not closure and not blocked_hit:
         return -1 if endless else last
     for j in range(m):
-        if _reach_memo(flat, off, n_states, ncols, byte_class, pcls, bflat, boff, False, max_reach, soff,
-                       reach, tabs[j], states[j], True) == 1:
+        h = reach[1, soff[tabs[j]] + states[j]]
+        if h == -2:
+            h = _reach_memo(flat, off, n_states, ncols, byte_class, pcls, bflat, boff, False, max_reach, soff,
+                            reach, tabs[j], states[j], True)
+        if h == 1:
             return PLAIN_CLOSURE
     if m > 1 and _union_live(flat, off, n_states, ncols, byte_class, pcls, bflat, boff, max_reach, soff, reach,
                              tabs, states) == 1:
@@ -568,7 +637,7 @@ def union_live_py(views, byte_class, states, max_reach):
             rows = np.unique(np.stack(cols, axis=1), axis=0)
             if (rows < 0).all(axis=1).any():
                 return 0
-            nxt.update(map(tuple, rows.tolist()))
+            nxt.update(r for r in map(tuple, rows.tolist()) if not any(s >= 0 and live(j, s) for j, s in enumerate(r)))
         if len(nxt) > UNION_WIDTH:
             return 0
         if not nxt:
