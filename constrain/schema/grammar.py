@@ -78,6 +78,27 @@ def _closer(children: list[Node], i: int, sizes: dict) -> int:
     return i
 
 
+def _flat(nodes: list[Node]) -> list[Node]:
+    """``nodes`` with nested sequences spliced in (the same language)."""
+    out: list[Node] = []
+    for c in nodes:
+        if c[0] == "cat":
+            out.extend(_flat(c[1]))
+        else:
+            out.append(c)
+    return out
+
+
+def _branches(node: Node) -> list[Node] | None:
+    """The alternatives of an alternation or of an optional ``X?`` (the empty
+    sequence and ``X``), which a prefix can be distributed over."""
+    if node[0] == "alt":
+        return list(node[1])
+    if node[0] == "rep" and node[2] == 0 and node[3] == 1:
+        return [("cat", []), node[1]]
+    return None
+
+
 class _Converter:
     def __init__(self, names: set[str]) -> None:
         self.b = GrammarBuilder()
@@ -169,13 +190,21 @@ class _Converter:
             out: list[str] = []
             run: list[Node] = []
             size = 0
-            children = [*node[1], *suffix]
+            children = _flat([*node[1], *suffix])
             i = 0
             while i < len(children):
                 child = children[i]
                 i += 1
                 n = self._size(child)
                 solo = self._counter(child) or n > TERMINAL_NFA_BUDGET
+                branches = _branches(child) if solo and run and size <= SUFFIX_SIZE else None
+                if branches is not None:  # a short prefix goes into each branch: no boundary after it
+                    j = _closer(children, i, self.sizes)
+                    alts = [("cat", _flat([*run, b])) for b in branches]
+                    out.extend(self.lexemes(("alt", alts), tuple(children[i:j])))
+                    run, size = [], 0
+                    i = j
+                    continue
                 if run and (solo or size + n > TERMINAL_NFA_BUDGET):
                     out.extend(self.lexemes(run[0] if len(run) == 1 else ("cat", run)))
                     run, size = [], 0
