@@ -21,6 +21,7 @@ import sys
 import time
 import uuid
 import warnings
+import zlib
 from fractions import Fraction
 from decimal import Decimal
 
@@ -630,7 +631,7 @@ def test_cases(name, schema, good, bad):
         assert m(rx, inst), f"{dump(inst)} should match {rx[:300]}"
     for inst in bad:
         assert not m(rx, inst), f"{dump(inst)} should not match"
-    check_sound(schema, rx, n=25, seed=hash(name) & 0xFFFF, budget_s=1.0)
+    check_sound(schema, rx, n=25, seed=zlib.crc32(name.encode()), budget_s=1.0)  # the same texts in every run
 
 
 def test_long_if_chain_is_pruned():
@@ -1007,3 +1008,20 @@ def test_pattern_region_is_relaxed_at_its_keyword_when_not_strict():
         c = compile_json_schema({"$defs": {"n": n}, "$ref": "#/$defs/n"}, v, additional_properties=True, strict=False)
     assert [a.pointer for a in c.approximations] == ["/$defs/n/allOf/0/patternProperties/.*"]
     assert not c.matcher().accept_bytes(b'{"q":[')
+
+
+def test_pattern_key_read_differently_by_ecma_and_python_is_in_no_region():
+    """``$`` also matches before a final newline in Python (jsonschema's
+    reading), not in ECMA-262: a key ``"a1\\n"`` matches ``[0-9]$`` for one and
+    not the other, so neither the pattern's schema nor ``additionalProperties``
+    is sure to be right for its value, and the key is not generated. Keys the
+    readings agree on keep their regions."""
+    schema = {"type": "object", "patternProperties": {"[0-9]$": {"type": "integer"}},
+              "additionalProperties": {"type": "boolean"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rx = schema_to_regex(schema)
+    assert m(rx, {"a1": 5}) and m(rx, {"ab": True}) and m(rx, {"a\n": True})
+    assert not m(rx, {"a1": True}) and not m(rx, {"ab": 5})
+    assert not m(rx, {"a1\n": True}) and not m(rx, {"a1\n": 5})
+    check_sound(schema, rx, n=200, seed=3, budget_s=5.0)

@@ -174,7 +174,14 @@ def class_text(ranges: Ranges) -> str:
 
 def render_set(ranges: Ranges) -> str | None:
     """Regex over JSON text for one character of ``ranges`` in canonical encoding."""
-    ranges = norm(ranges)
+    return _render_set(norm(ranges))
+
+
+@lru_cache(maxsize=4096)
+def _render_set(ranges: Ranges) -> str | None:
+    """:func:`render_set` of normalised ranges, memoised: any key but the declared
+    names renders the same few sets at every node of the names' trie (a third of
+    a typical MaskBench compile went here)."""
     if not ranges:
         return None
     alts = []
@@ -554,9 +561,13 @@ def _flatten_anchors(n: Node, limit: int = 64) -> list[list[Node]]:
 
 
 class _PatternParser:
-    def __init__(self, text: str) -> None:
+    """``wide``: the strings that at least one of ECMA-262 and Python matches
+    (the default is the strings both match); lookaheads are unsupported there."""
+
+    def __init__(self, text: str, wide: bool = False) -> None:
         self.t = text
         self.i = 0
+        self.wide = wide
 
     def peek(self, k: int = 0) -> str:
         j = self.i + k
@@ -583,6 +594,8 @@ class _PatternParser:
                 end = True
             if seq and seq[-1][0] == "tempered" and end:
                 seq = seq[:-1] + [self._tempered(seq[-1])]
+            if self.wide and any(x[0] in ("look", "tempered") for x in seq):
+                raise self.unsup("lookahead in the wide reading")
             if any(x[0] == "look" for x in seq):
                 out.append((start, self._lookaheads(seq, end), True))
                 continue
@@ -734,10 +747,10 @@ class _PatternParser:
             return ("set", self.char_class())
         if c == ".":
             self.i += 1
-            return ("set", negate(ECMA_LINE_TERMINATORS))
+            return ("set", negate(chars("\n") if self.wide else ECMA_LINE_TERMINATORS))
         if c == "\\":
-            narrow, _wide = self.escape(in_class=False)
-            return ("set", narrow)
+            narrow, wide = self.escape(in_class=False)
+            return ("set", wide if self.wide else narrow)
         if c in "*+?":
             raise PatternInvalid("nothing to repeat")
         if c == "{" and re.match(r"\{\d+(,\d*)?\}", self.t[self.i:]):
@@ -830,6 +843,8 @@ class _PatternParser:
             else:
                 narrow.append(lo_n)
                 wide.append(lo_w)
+        if self.wide:
+            narrow, wide = wide, narrow
         if negated:
             return negate(union(*wide))
         return union(*narrow)
@@ -845,10 +860,16 @@ class _PatternParser:
         return s, s, ord(c)
 
 
-def parse_pattern(pattern: str) -> Node:
+def parse_pattern(pattern: str, *, wide: bool = False) -> Node:
     """The language of JSON string *values* an (unanchored, per the spec)
     JSON Schema ``pattern`` accepts, as an AST.  Raises PatternUnsupported or
-    PatternInvalid."""
+    PatternInvalid.
+
+    Where ECMA-262 and Python's ``re`` (which validators such as ``jsonschema``
+    use) read the pattern differently (``\\d``, ``\\s``, ``.``, and ``$``, which
+    Python also matches before a final newline), the language is the strings
+    both match; ``wide=True`` gives the strings either matches, for keys that
+    must *not* match a pattern."""
     try:
         re.compile(pattern)
     except re.error as e:
@@ -857,7 +878,7 @@ def parse_pattern(pattern: str) -> Node:
         raise PatternUnsupported("pattern too large") from None
     if sys.getrecursionlimit() < 2000:  # pragma: no cover
         sys.setrecursionlimit(2000)
-    alts = _PatternParser(pattern).parse()
+    alts = _PatternParser(pattern, wide).parse()
     out = []
     for start, body, end in alts:
         parts = []
@@ -866,6 +887,8 @@ def parse_pattern(pattern: str) -> Node:
         parts.append(body)
         if not end:
             parts.append(any_string())
+        elif wide:
+            parts.append(alt([EPS, ("set", chars("\n"))]))
         out.append(simplify(cat(parts)))
     return simplify(alt(out))
 

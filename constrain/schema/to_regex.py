@@ -2034,6 +2034,7 @@ class _Compiler:
         schemas and every ``additionalProperties`` no pattern of its part covers."""
         pats = node.pattern_props
         asts = []
+        wides = []
         for pat, _ploc, pp in pats:
             try:
                 asts.append(_st.parse_pattern(pat))
@@ -2042,6 +2043,10 @@ class _Compiler:
             except _st.PatternUnsupported as e:
                 warnings.warn(f"extra properties at {pp!r} are not generated: pattern {pat!r}: {e}", stacklevel=2)
                 return None
+            try:
+                wides.append(_st.parse_pattern(pat, wide=True))
+            except _st.PatternUnsupported:
+                wides.append(asts[-1])
         within = []
         if names:
             within.append(_st.exclude_strings(names))
@@ -2050,12 +2055,19 @@ class _Compiler:
             if key_lang is None:
                 return None
             within.append(key_lang)
+        n = len(asts)
+        differ = [i for i in range(n) if wides[i] != asts[i]]
         try:
-            regions = _ss.regions(asts, within, skip_complex=True)
+            # a key that one of ECMA-262 and Python matches and the other does not (a digit then a
+            # final newline for "[0-9]$") belongs to no region: either reading of its value could be wrong
+            regions = _ss.regions(asts + [wides[i] for i in differ], within, skip_complex=True)
         except _ss.TooComplex as e:
             warnings.warn(f"extra properties at {pats[0][2]!r} are not generated: their key regions are too "
                           f"complex ({e})", stacklevel=2)
             return None
+        if differ:
+            regions = {frozenset(i for i in key if i < n): ast for key, ast in regions.items()
+                       if all((i in key) == (n + k in key) for k, i in enumerate(differ))}
         members = []
         for matched, key_ast in sorted(regions.items(), key=lambda kv: sorted(kv[0])):
             if key_ast is None:
