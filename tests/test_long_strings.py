@@ -186,7 +186,7 @@ def test_split_alternation_keeps_its_closing_quote(monkeypatch) -> None:
     assert many.recognize(b'{"abdq":[{"xy":7}]}') and not many.recognize(b'{"ab":1}')
 
 
-def test_count_just_over_one_terminal_is_two_chunks_not_a_chain_of_copies(monkeypatch, gpt2) -> None:
+def test_count_just_over_one_terminal_is_two_chunks_not_a_chain_of_copies(monkeypatch) -> None:
     """``X{0,hi}"`` whose count alone fits one terminal but not with its closing
     quote (``maxLength: 5000`` on a JSON string character is exactly 100,000
     states) is split into two chunks of ``hi // 2``, not into ``hi`` optional

@@ -290,7 +290,7 @@ def _remote_url(exc: UnsupportedError) -> str | None:
 
 
 def _compile_exact(schema: Any, ws: str, ap: bool, failures: set,
-                   relax_regions: bool = False) -> tuple[str, Any, str]:
+                   relax_regions: bool) -> tuple[str, Any, str]:
     comp = _Compiler(schema, ws, ap, region_failures=failures, relax_regions=relax_regions)
     try:
         rx = comp.compile()

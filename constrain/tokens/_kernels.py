@@ -466,8 +466,6 @@ def _union_live(flat, off, n_states, ncols, byte_class, pcls, bflat, boff, max_r
     if _held(flat, off, n_states, ncols, byte_class, pcls, bflat, boff, max_reach, soff, reach, tabs,
              cur_j[0], cur_s[0], n0):
         return 1
-    if UNION_DEPTH == 0:
-        return 0
     n_cur = 1
     for depth in range(UNION_DEPTH):  # every kept configuration holds no live component
         n_nxt = 0
