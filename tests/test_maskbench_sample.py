@@ -159,6 +159,37 @@ def test_schema_order_follows_properties_refs_and_const():
     assert serialisations([1, "é"], {}) == [("schema_order", '[1,"é"]')]
 
 
+def test_schema_order_reaches_the_values_of_undeclared_keys():
+    """An undeclared key's value is ordered by its ``patternProperties`` or
+    ``additionalProperties`` schema (the compiler orders it so; MaskBench o90913
+    was refused as its ``friend`` object kept the instance's order), through a
+    ``oneOf`` to the branch the value validates against."""
+    ref = {"type": "object", "required": ["@id"], "additionalProperties": False,
+           "properties": {"@type": {"type": "string"}, "@id": {"type": "string"}}}
+    schema = {"type": "object", "properties": {"@id": {}},
+              "patternProperties": {"^x-": {"type": "object", "properties": {"q": {}, "p": {}}}},
+              "additionalProperties": {"oneOf": [ref, {"type": ["string", "number"]}]}}
+    value = {"friend": {"@id": "1", "@type": "P"}, "x-a": {"p": 1, "q": 2}, "@id": "0", "n": 3}
+    forms = serialisations(value, schema)
+    assert forms[0] == ("schema_order", '{"@id":"0","friend":{"@type":"P","@id":"1"},"x-a":{"q":2,"p":1},"n":3}')
+
+
+def test_schema_order_puts_all_of_properties_before_any_of_branches():
+    """The compiler orders an object's own and ``allOf`` properties before those
+    of an ``anyOf`` branch, wherever the ``anyOf`` sits among the ``allOf``
+    branches (MaskBench o60846); the serialisation agrees with the compiled regex."""
+    import re
+
+    from constrain.schema.to_regex import schema_to_regex
+
+    n = {"type": "integer"}
+    schema = {"type": "object", "allOf": [{"properties": {"m": n}}, {"anyOf": [{"properties": {"d": n}}]},
+                                          {"properties": {"p": n}}]}
+    forms = serialisations({"d": 1, "p": 2, "m": 3}, schema)
+    assert forms[0] == ("schema_order", '{"m":3,"p":2,"d":1}')
+    assert re.fullmatch(schema_to_regex(schema), forms[0][1])
+
+
 def test_relax_removes_only_the_reported_keywords():
     schema = {"properties": {"a": {"oneOf": [{"type": "integer"}, {"minimum": 0}], "maxLength": 3}}}
     relaxed = relax(schema, ["/properties/a/oneOf", "/properties/a/maxLength", "/nowhere/x"])

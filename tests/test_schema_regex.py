@@ -1025,3 +1025,17 @@ def test_pattern_key_read_differently_by_ecma_and_python_is_in_no_region():
     assert not m(rx, {"a1": True}) and not m(rx, {"ab": 5})
     assert not m(rx, {"a1\n": True}) and not m(rx, {"a1\n": 5})
     check_sound(schema, rx, n=200, seed=3, budget_s=5.0)
+
+
+def test_enum_numbers_match_every_text_of_their_value():
+    """JSON Schema compares numbers by value: ``2`` is a member of ``[2.0]`` and
+    ``2.0`` of ``[2]`` (MaskBench o61348: ``"since": 2`` against ``enum: [2.0]``
+    was refused). An enum number matches the texts the number languages spell
+    for its value, also inside enum objects and arrays; ``integer`` keeps integers."""
+    rx = schema_to_regex({"enum": [2.0, 1.5, {"x": [1, 0.25]}, "2"]})
+    for text in ("2", "2.0", "2.00", "1.5", "1.50", '{"x":[1,0.25]}', '{"x":[1.0,0.250]}', '"2"'):
+        assert re.fullmatch(rx, text), text
+    for text in ("2.5", "1", "15", '{"x":[1,0.2]}', "20", '"2.0"'):
+        assert not re.fullmatch(rx, text), text
+    assert not re.fullmatch(schema_to_regex({"type": "integer", "enum": [2.0]}), "2.0")
+    assert re.fullmatch(schema_to_regex({"type": "integer", "enum": [2.0]}), "2")

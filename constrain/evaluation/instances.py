@@ -17,6 +17,8 @@ approximated keywords removed.
 
 from __future__ import annotations
 
+import re
+
 import copy
 import json
 from typing import Any, Iterable
@@ -87,7 +89,17 @@ def _resolve(schema: Any, root: Any, seen: int = 0) -> Any:
 
 
 def _collect(value: dict, schema: Any, root: Any, validator: Any, order: list[str], subs: dict[str, list],
-             depth: int) -> None:
+             depth: int, extras: list | None = None, pending: list | None = None) -> None:
+    """Declared keys into ``order`` and ``subs`` (key -> its schemas); the
+    schemas of undeclared keys into ``extras`` as ``(pattern or None, schema)``
+    (``patternProperties``, then ``additionalProperties``).
+
+    As the compiler orders them: a schema's own and its ``allOf`` branches'
+    properties first, then those of the ``anyOf``/``oneOf`` branch the value
+    validates against, ``then``/``else`` and ``dependentSchemas``."""
+    top = pending is None
+    if top:
+        pending = []
     schema = _resolve(schema, root)
     if not isinstance(schema, dict) or depth > _MAX_DEPTH:
         return
@@ -95,25 +107,48 @@ def _collect(value: dict, schema: Any, root: Any, validator: Any, order: list[st
         if k not in order:
             order.append(k)
         subs.setdefault(k, []).append(v)
+    if extras is not None:
+        pp = schema.get("patternProperties")
+        for pat, sub in pp.items() if isinstance(pp, dict) else ():
+            extras.append((pat, sub))
+        if isinstance(schema.get("additionalProperties"), dict):
+            extras.append((None, schema["additionalProperties"]))
     for branch in schema.get("allOf") or () if isinstance(schema.get("allOf"), list) else ():
-        _collect(value, branch, root, validator, order, subs, depth + 1)
+        _collect(value, branch, root, validator, order, subs, depth + 1, extras, pending)
     for kw in ("anyOf", "oneOf"):
         branches = schema.get(kw)
         if isinstance(branches, list) and branches:
             chosen = next((b for b in branches if validates(validator, value, b)), None)
             if chosen is None:  # no validator verdict: the branch declaring most of the keys
                 chosen = max(branches, key=lambda b: len(set(_declared(b, root)) & set(value)))
-            _collect(value, chosen, root, validator, order, subs, depth + 1)
+            pending.append((chosen, depth + 1))
     if "if" in schema:
         branch = schema.get("then") if validates(validator, value, schema["if"]) else schema.get("else")
         if branch is not None:
-            _collect(value, branch, root, validator, order, subs, depth + 1)
+            pending.append((branch, depth + 1))
     for kw in ("dependentSchemas", "dependencies"):
         deps = schema.get(kw)
         if isinstance(deps, dict):
             for key, dep in deps.items():
                 if key in value and isinstance(dep, (dict, bool)):
-                    _collect(value, dep, root, validator, order, subs, depth + 1)
+                    pending.append((dep, depth + 1))
+    if top:
+        for branch, d in pending:
+            _collect(value, branch, root, validator, order, subs, d, extras)
+
+
+def _extra_schema(key: str, extras: list) -> Any:
+    """The schema an undeclared key's value gets: the first pattern it matches, else ``additionalProperties``
+    (the value's own objects are then ordered too: the compiler orders an extra key's value by its schema)."""
+    for pat, sub in extras:
+        if pat is None:
+            return sub
+        try:
+            if re.search(pat, key):
+                return sub
+        except re.error:
+            continue
+    return None
 
 
 def _declared(schema: Any, root: Any) -> list[str]:
@@ -187,11 +222,12 @@ def schema_order(value: Any, schema: Any, *, root: Any = None, validator: Any = 
     if isinstance(value, dict):
         order: list[str] = []
         subs: dict[str, list] = {}
-        _collect(value, schema, root, validator, order, subs, 0)
+        extras: list = []
+        _collect(value, schema, root, validator, order, subs, 0, extras)
         keys = [k for k in order if k in value] + [k for k in value if k not in subs]
         out = {}
         for k in keys:
-            cands = subs.get(k) or [None]
+            cands = subs.get(k) or [_extra_schema(k, extras)]
             sub = next((c for c in cands if c is not None), None)
             out[k] = schema_order(value[k], sub, root=root, validator=validator, _depth=_depth + 1) \
                 if sub is not None else value[k]

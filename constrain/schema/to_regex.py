@@ -162,6 +162,33 @@ def _dump(v: Any) -> str:
     return json.dumps(v, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+def _literal_rx(v: Any, fraction_ok: bool = True) -> str:
+    """Regex of the JSON texts of one ``enum``/``const`` value: its compact
+    dump, except that a number matches every text equal to it that the number
+    languages spell (JSON Schema compares numbers by value: ``2`` is a member of
+    ``[2.0]``, and ``2.0`` of ``[2]``), as ``I`` or ``I.0...`` for an integral value
+    and with trailing zeros for a decimal one. ``fraction_ok`` False (type
+    ``integer``, which draft 4 does not let ``2.0`` satisfy): integral values as
+    integers only."""
+    if isinstance(v, bool) or v is None or isinstance(v, str):
+        return _st.escape_literal(_dump(v))
+    if isinstance(v, (int, float)):
+        if isinstance(v, float) and not v.is_integer():
+            text = _dump(v)
+            if "e" in text or "E" in text:
+                return _st.escape_literal(text)
+            return _st.escape_literal(text) + "(?:0{1,14})?"
+        if abs(v) >= 1e16:  # a float's integer digits past its precision: its own dump only
+            return _st.escape_literal(_dump(v))
+        i = int(v)
+        return ("-?" if i == 0 else "") + _st.escape_literal(str(i)) + ("(?:\\.0{1,14})?" if fraction_ok else "")
+    if isinstance(v, list):
+        return "\\[" + ",".join(_literal_rx(x) for x in v) + "\\]"
+    if isinstance(v, dict):
+        return "\\{" + ",".join(_st.escape_literal(_dump(k)) + ":" + _literal_rx(x) for k, x in v.items()) + "\\}"
+    raise TypeError(type(v))
+
+
 def _group(s: str) -> str:
     return _st.atom(s)
 
@@ -1331,7 +1358,7 @@ class _Compiler:
                 raise EmptyLanguageError(
                     "no value satisfies all constraints: empty language", pointer=node.finite_ptr or node.type_ptr or ""
                 )
-            return _Gen(_alt([_st.escape_literal(_dump(v)) for v in vals]),
+            return _Gen(_alt([_literal_rx(v, "fraction" in node.types) for v in vals]),
                         frozenset(_cat_of(v) for v in vals), finite=vals)
         if node.opaque:
             what, ptr = node.opaque[0]
