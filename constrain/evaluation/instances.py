@@ -17,10 +17,9 @@ approximated keywords removed.
 
 from __future__ import annotations
 
-import re
-
 import copy
 import json
+import re
 from typing import Any, Iterable
 from urllib.parse import unquote
 
