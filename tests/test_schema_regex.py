@@ -124,16 +124,12 @@ def _is_email(s: str) -> bool:
     return bool(local) and _is_hostname(domain) and ".." not in local and not local.startswith(".")
 
 
-_URI_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#[]@!$&'()*+,;=%")
-
-
-def _is_uri(s: str) -> bool:
-    from urllib.parse import urlsplit
-
-    if not set(s) <= _URI_CHARS or re.search(r"%(?![0-9A-Fa-f]{2})", s):
-        return False
-    parts = urlsplit(s)
-    return bool(re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", parts.scheme or ""))
+def _jsonschema_check(name: str):
+    """jsonschema's own checker (rfc3986-validator, rfc3987-syntax, uri-template), which must be installed:
+    FormatChecker passes formats it has no checker for."""
+    fn = FormatChecker().checkers.get(name)
+    assert fn is not None, f"jsonschema has no checker for {name!r}: install jsonschema[format-nongpl]"
+    return lambda s: FormatChecker().conforms(s, name)
 
 
 def _is_duration(s: str) -> bool:
@@ -178,11 +174,11 @@ REFERENCE = {
     "uuid": _is_uuid,
     "email": _is_email,
     "idn-email": _is_email,
-    "uri": _is_uri,
-    "uri-reference": _is_uri,
-    "iri": _is_uri,
-    "iri-reference": _is_uri,
-    "uri-template": _is_uri,
+    "uri": _jsonschema_check("uri"),
+    "uri-reference": _jsonschema_check("uri-reference"),
+    "iri": _jsonschema_check("iri"),
+    "iri-reference": _jsonschema_check("iri-reference"),
+    "uri-template": _jsonschema_check("uri-template"),
     "duration": _is_duration,
     "json-pointer": _is_json_pointer,
 }
@@ -488,10 +484,20 @@ CASES = [
      ["256.1.1.1", "01.2.3.4", "1.2.3"]),
     ("format-ipv6", {"type": "string", "format": "ipv6"}, ["::1", "fe80::1", "2001:db8:0:0:0:0:2:1", "::"],
      ["1:::2", "12345::"]),
-    ("format-hostname", {"type": "string", "format": "hostname"}, ["example.com", "a-b.c"],
-     ["-a.com", "a..b", "a_b.com"]),
-    ("format-uri", {"type": "string", "format": "uri"}, ["https://example.com/a/b?q=1#f", "ftp://x.org"],
-     ["not a uri", "//x.org"]),
+    ("format-hostname", {"type": "string", "format": "hostname"},
+     ["example.com", "a-b.c", "linux-test-project.github.io", "dcos-master-1.example.com"],
+     ["-a.com", "a..b", "a_b.com", "a-.com"]),
+    # the valid ones from MaskBench (Github_medium o60319, Github_easy o33940 and o51165) were refused
+    ("format-uri", {"type": "string", "format": "uri"},
+     ["https://example.com/a/b?q=1#f", "ftp://x.org", "https://linux-test-project.github.io/",
+      "ecdsa-koblitz-pubkey:14RZvYazz9H2DC2skBfpPVxax54g4y", "file:///path/to/file1.js", "urn:isbn:0451450523",
+      "http://user:pw@[::1]:8080/a'b", "mailto:a@b.c"],
+     ["not a uri", "//x.org", "/articles/1", "http://a/%zz", "1a:b"]),
+    ("format-uri-reference", {"type": "string", "format": "uri-reference"},
+     ["path/to/listener", "/articles/1", "#f", "", "//h/x", "https://e.com"],  # MaskBench Github_hard o45586
+     ["a b", "%zz", "a\\b"]),
+    ("format-uri-template", {"type": "string", "format": "uri-template"},
+     ["http://e.com/{id}/b{?x,y*}", "{+path:3}/here", "plain"], ["{}", "{=x}", "a'b", "{x:1*}"]),
     ("format-duration", {"type": "string", "format": "duration"}, ["P1D", "PT1H30M", "P1Y2M3DT4H5M6S", "P2W"],
      ["P", "PT", "P1H", "1D", "P1W2D"]),
     ("format-unknown", {"type": "string", "format": "made-up"}, ["anything"], [1]),

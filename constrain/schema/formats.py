@@ -3,8 +3,9 @@
 Each entry is an anchored pattern (ASCII, parsed by :mod:`.strings` like a
 ``pattern`` keyword) whose language is *contained in* the set of valid values
 of the format: exact where practical (date, time, date-time, uuid, ipv4,
-duration, json-pointer), a practical subset elsewhere (email, hostname, uri,
-ipv6 without embedded IPv4 or zone).  Never a superset.
+duration, json-pointer, uri, uri-reference), a practical subset elsewhere
+(email, hostname, iri without non-ASCII characters or IP literals, uri-template without
+reserved operators, ipv6 without embedded IPv4 or zone).  Never a superset.
 """
 
 from __future__ import annotations
@@ -53,30 +54,63 @@ IPV6 = (
     ")"
 )
 
-# Hostnames: at most 4 labels of at most 61 characters (<= 247 in total, under
-# the 253 limit), single hyphens only (so never an IDNA "xx--" label), the last
-# label starting with a letter.  A subset of RFC 1123.
-_LABEL = r"[A-Za-z0-9]{1,30}(?:-[A-Za-z0-9]{1,30})?"
-_TLD = r"[A-Za-z][A-Za-z0-9]{0,29}(?:-[A-Za-z0-9]{1,30})?"
-HOSTNAME = rf"(?:{_LABEL}\.){{0,3}}{_TLD}"
-_LLABEL = r"[a-z0-9]{1,30}(?:-[a-z0-9]{1,30})?"
-_LTLD = r"[a-z][a-z0-9]{0,29}(?:-[a-z0-9]{1,30})?"
-IDN_HOSTNAME = rf"(?:{_LLABEL}\.){{0,3}}{_LTLD}"
+# Hostnames (RFC 1123, as the fqdn package jsonschema uses checks them): at
+# most 4 labels of at most 62 characters (<= 251 in total, under the 253
+# limit), letters, digits and inner hyphens, never "--" at the third and fourth
+# places (an IDNA "xn--" label, which idn-hostname checks), the last label
+# starting with a letter.  A subset of RFC 1123.
+def _label(first: str, rest: str) -> str:
+    inner = rest[:-1] + "-]"
+    return (rf"{first}(?:{inner}?{rest})?"  # 1-3 characters
+            rf"|{first}{inner}(?:{rest}{inner}{{0,58}}{rest}|-{rest}(?:{inner}{{0,57}}{rest})?)")  # 4-62
+
+
+_LABEL = _label("[A-Za-z0-9]", "[A-Za-z0-9]")
+_TLD = _label("[A-Za-z]", "[A-Za-z0-9]")
+HOSTNAME = rf"(?:(?:{_LABEL})\.){{0,3}}(?:{_TLD})"
+_LLABEL = _label("[a-z0-9]", "[a-z0-9]")
+_LTLD = _label("[a-z]", "[a-z0-9]")
+IDN_HOSTNAME = rf"(?:(?:{_LLABEL})\.){{0,3}}(?:{_LTLD})"
 
 # Email: dot-atom local part @ hostname (subset of RFC 5321 Mailbox).
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
 EMAIL = rf"{_ATEXT}+(?:\.{_ATEXT}+)*@{HOSTNAME}"
 
-# URI subset: scheme://host[:port][/path][?query][#fragment]; no "'" so that it
-# is also a valid uri-template, and only ASCII so that it is an IRI too.
+# URIs exactly as RFC 3986 appendix A spells them (what rfc3986-validator, the
+# checker jsonschema uses, accepts), except that IP literals take the IPv6
+# subset above. IRIs take the same ASCII language without IP literals (a subset).
 _UNRESERVED = r"A-Za-z0-9\-._~"
-_SUBDELIMS = r"!$&()*+,;="
-_PCHAR = rf"(?:[{_UNRESERVED}{_SUBDELIMS}:@]|%[0-9A-Fa-f]{{2}})"
-_PORT = r"(?::[0-9]{1,5})?"
-URI = (
-    rf"[A-Za-z][A-Za-z0-9+.\-]*://(?:{HOSTNAME}|{IPV4}){_PORT}"
-    rf"(?:/{_PCHAR}*)*(?:\?(?:{_PCHAR}|[/?])*)?(?:#(?:{_PCHAR}|[/?])*)?"
-)
+_SUBDELIMS = r"!$&'()*+,;="
+_PCT = r"%[0-9A-Fa-f]{2}"
+_PCHAR = rf"(?:[{_UNRESERVED}{_SUBDELIMS}:@]|{_PCT})"
+_USERINFO = rf"(?:[{_UNRESERVED}{_SUBDELIMS}:]|{_PCT})*"
+_REG_NAME = rf"(?:[{_UNRESERVED}{_SUBDELIMS}]|{_PCT})*"  # IPv4 addresses are reg-names too
+_IP_LITERAL = rf"\[(?:{IPV6}|v[0-9A-Fa-f]+\.[{_UNRESERVED}{_SUBDELIMS}:]+)\]"
+_SEGMENTS = rf"(?:/{_PCHAR}*)*"
+_QUERY = rf"(?:{_PCHAR}|[/?])*"
+_TAIL = rf"(?:\?{_QUERY})?(?:#{_QUERY})?"
+_NO_COLON = rf"(?:[{_UNRESERVED}{_SUBDELIMS}@]|{_PCT})"  # a relative path's first segment (path-noscheme)
+
+
+def _uri_and_reference(host: str) -> tuple[str, str]:
+    authority = rf"(?:{_USERINFO}@)?(?:{host})(?::[0-9]*)?"
+    rooted = rf"//{authority}{_SEGMENTS}|/(?:{_PCHAR}+{_SEGMENTS})?"
+    uri = rf"[A-Za-z][A-Za-z0-9+.\-]*:(?:{rooted}|{_PCHAR}+{_SEGMENTS})?{_TAIL}"
+    return uri, rf"(?:{uri}|(?:{rooted}|{_NO_COLON}+{_SEGMENTS})?{_TAIL})"
+
+
+URI, URI_REFERENCE = _uri_and_reference(rf"{_IP_LITERAL}|{_REG_NAME}")
+# rfc3987-syntax (jsonschema's IRI checker) refuses every IP literal, so IRIs have none
+IRI, IRI_REFERENCE = _uri_and_reference(_REG_NAME)
+
+# RFC 6570 level 4 templates, without the operators it reserves for future use
+# ("=,!@|") and prefixes of at most 3 digits (what the uri-template package
+# that jsonschema uses accepts): ASCII literals, pct-encoded bytes, and
+# expressions like "{?x,y*}" or "{name:3}".
+_TEMPLATE_LITERAL = rf"(?:[!#$&()*+,\-./0-9:;=?@A-Z\[\]_a-z~]|{_PCT})"
+_VARNAME = r"[A-Za-z0-9_](?:\.?[A-Za-z0-9_])*"
+_VARSPEC = rf"{_VARNAME}(?::[1-9][0-9]{{0,2}}|\*)?"
+URI_TEMPLATE = rf"(?:{_TEMPLATE_LITERAL}|\{{[+#./;?&]?{_VARSPEC}(?:,{_VARSPEC})*\}})*"
 JSON_POINTER = r"(?:/(?:[^~/]|~[01])*)*"
 RELATIVE_JSON_POINTER = rf"(?:0|[1-9][0-9]*)(?:#|{JSON_POINTER})"
 
@@ -93,10 +127,10 @@ FORMATS: dict[str, str] = {
     "email": EMAIL,
     "idn-email": EMAIL,
     "uri": URI,
-    "uri-reference": URI,
-    "iri": URI,
-    "iri-reference": URI,
-    "uri-template": URI,
+    "uri-reference": URI_REFERENCE,
+    "iri": IRI,
+    "iri-reference": IRI_REFERENCE,
+    "uri-template": URI_TEMPLATE,
     "json-pointer": JSON_POINTER,
     "relative-json-pointer": RELATIVE_JSON_POINTER,
 }

@@ -211,7 +211,44 @@ def _to_dfa(n: Node, ab: _Alphabet) -> _DFA:
         return [nfa.closure(m) if m else frozenset() for m in moves]
 
     order, table = _explore(nfa.closure([s]), successors, "DFA")
-    return _DFA(table, [e in st for st in order])
+    return _reduced(table, [e in st for st in order])
+
+
+def _reduced(table: list[list[int]], accept: list[bool]) -> _DFA:
+    """The minimal complete DFA (start 0) of a complete one.
+
+    Subset construction keeps one sink per place it entered ``any*`` (a name
+    excluded from keys has one after each of its prefixes), and the product
+    multiplies those copies by every other input's states: keys matching
+    ``[a-z]{1,255}`` and none of 3 names were 5,000 product states, over the
+    limit, and are 280 after this."""
+    block = [1 if a else 0 for a in accept]
+    while True:
+        keys: dict = {}
+        new = [keys.setdefault((block[q], tuple(block[t] for t in table[q])), len(keys)) for q in range(len(table))]
+        stable = len(keys) == len(set(block))
+        block = new
+        if stable:
+            break
+    # renumber blocks in breadth-first order from the start, so the start is 0
+    ids = {block[0]: 0}
+    order = [0]
+    out: list[list[int]] = []
+    acc: list[bool] = []
+    i = 0
+    while i < len(order):
+        q = order[i]
+        row = []
+        for t in table[q]:
+            j = ids.get(block[t])
+            if j is None:
+                j = ids[block[t]] = len(order)
+                order.append(t)
+            row.append(j)
+        out.append(row)
+        acc.append(accept[q])
+        i += 1
+    return _DFA(out, acc)
 
 
 # product, minimisation, DFA -> AST -------------------------------------------
@@ -292,9 +329,19 @@ def _to_ast(table: list[list[int]], accept: list[bool], start: int, ab: _Alphabe
     edges[S] = {start: EPS}
     edges[E] = {}
 
-    def add(p: int, r: int, lab: Node) -> None:
+    # AST nodes over all edges, kept up to date (summing them after each elimination is quadratic)
+    size: dict[tuple[int, int], int] = {(p, r): _size(lab) for p, outs in edges.items() for r, lab in outs.items()}
+    total = sum(size.values())
+
+    def add(p: int, r: int, lab: Node, n: int) -> None:
+        """Edge p -> r gets ``lab`` (of at most ``n`` nodes) as one more alternative."""
+        nonlocal total
         old = edges[p].get(r)
         edges[p][r] = lab if old is None else alt([old, lab])
+        m = size.get((p, r), 0)
+        n += m + 1 if m else 0  # an upper bound: cat and alt flatten, never grow
+        total += n - m
+        size[(p, r)] = n
 
     remaining = set(live)
     preds: dict[int, set] = {q: set() for q in edges}
@@ -308,15 +355,20 @@ def _to_ast(table: list[list[int]], accept: list[bool], start: int, ab: _Alphabe
         preds[q].discard(q)
         star = EPS if loop is None else rep(loop, 0, None)
         outs = edges.pop(q)
+        n_star = size.pop((q, q), -1) + 1
+        n_outs = {r: size.pop((q, r)) for r in outs}
+        total -= n_star + sum(n_outs.values())
         for p in preds[q]:
             a = edges[p].pop(q)
+            n_a = size.pop((p, q))
+            total -= n_a
             for r, b in outs.items():
-                add(p, r, cat([a, star, b]))
+                add(p, r, cat([a, star, b]), n_a + n_star + n_outs[r] + 1)
                 preds[r].add(p)
         for r in outs:
             preds[r].discard(q)
         del preds[q]
-        if sum(_size(x) for outs_ in edges.values() for x in outs_.values()) > MAX_RESULT_NODES:
+        if total > MAX_RESULT_NODES:
             raise TooComplex("the language's regex is too large")
     return edges[S].get(E, NEVER)
 
