@@ -45,6 +45,19 @@ def test_regions_partition_exactly(pats):
     assert len(seen) >= 2  # the sample reached more than one region
 
 
+def test_long_counted_pattern_minus_declared_names_fits_the_product():
+    """MaskBench Github_easy o9814: keys of ``^[0-9a-zA-Z_-]{1,255}$`` other than the declared ones. Each
+    excluded name's prefixes had their own copy of the ``any*`` sink, multiplied by the 256 counter states."""
+    names = ["id", "createdAt", "updatedAt"]
+    pat = st.parse_pattern("^[0-9a-zA-Z_-]{1,255}$")
+    regions = ss.regions([pat], within=[st.exclude_strings(names)])
+    rx = re.compile(st.to_python_regex(regions[frozenset({0})]))
+    for s in ["key1", "a" * 255, "ids", "createdA", "i"]:
+        assert rx.fullmatch(s), s
+    for s in names + ["a" * 256, "", "a b"]:
+        assert not rx.fullmatch(s), s
+
+
 def test_intersection_and_difference():
     both = ss.intersect_all([st.parse_pattern("^[a-z]{2,5}$"), st.parse_pattern("b")])
     rx = re.compile(st.to_python_regex(both))

@@ -301,6 +301,7 @@ class _Node:
     max_len: int | None = None
     max_len_ptr: str | None = None
     patterns: list = field(default_factory=list)  # (pattern, ptr)
+    not_patterns: list = field(default_factory=list)  # (pattern, ptr) no string may match (from 'not')
     formats: list = field(default_factory=list)  # (name, ptr)
     props: dict = field(default_factory=dict)  # name -> [items]
     required: dict = field(default_factory=dict)  # name -> ptr
@@ -815,6 +816,8 @@ class _Compiler:
                 alts.append([synth({"__types__": cats}, kw)])
             elif kw == "enum":
                 alts.append([synth({"__notin__": list(val)}, kw)])
+            elif kw == "pattern" and isinstance(val, str):
+                alts.append([synth({"__types__": {"string"}, "__notpattern__": [(val, kp)]}, kw)])
             elif kw == "const":
                 alts.append([synth({"__notin__": [val]}, kw)])
             elif kw == "required":
@@ -1223,6 +1226,8 @@ class _Compiler:
             elif kw == "__notin__":
                 node.notin.extend(val)
                 node.notin_ptr = node.notin_ptr or ptr
+            elif kw == "__notpattern__":
+                node.not_patterns.extend(val)
             elif kw == "__forbid__":
                 for k in val:
                     node.forbid.setdefault(k, ptr)
@@ -1279,6 +1284,22 @@ class _Compiler:
             ok = self._format_ok(value, loc.schema.get("format"))
         return ok
 
+    def _wide_ast(self, pat: str, pp: str):
+        """Strings that ECMA-262 or Python matches with ``pat``: what a negated pattern must exclude,
+        since the schema is never made looser where the two readings disagree."""
+        try:
+            return _st.parse_pattern(pat, wide=True)
+        except _st.PatternInvalid as e:
+            raise SchemaError(f"invalid pattern {pat!r}: {e}", pointer=pp) from None
+        except _st.PatternUnsupported as e:
+            raise UnsupportedError(f"cannot negate pattern {pat!r}: {e}", pointer=pp) from None
+
+    def _wide_rx(self, pat: str, pp: str) -> re.Pattern:
+        rx = self._format_rx.get(("not", pat))
+        if rx is None:
+            rx = self._format_rx[("not", pat)] = re.compile(_st.to_python_regex(self._wide_ast(pat, pp)))
+        return rx
+
     def _format_ok(self, value: str, fmt: Any) -> bool:
         if not isinstance(fmt, str) or "format" not in self.keywords:
             return True
@@ -1309,6 +1330,9 @@ class _Compiler:
                     return False
             elif kw == "__notin__":
                 if any(_json_equal(v, x) for x in val):
+                    return False
+            elif kw == "__notpattern__":
+                if isinstance(v, str) and any(self._wide_rx(pat, pp).fullmatch(v) for pat, pp in val):
                     return False
             elif kw == "__forbid__":
                 if isinstance(v, dict) and any(k in v for k in val):
@@ -1623,6 +1647,16 @@ class _Compiler:
                 uniq = [(rest, uniq[0][1])]
             else:
                 uniq = [(_st.exclude_strings(excluded), node.type_ptr or "")]
+        if node.not_patterns:
+            np_ptr = node.not_patterns[0][1]
+            minus = [self._wide_ast(pat, pp) for pat, pp in node.not_patterns]
+            try:
+                rest = _ss.difference(uniq[0][0] if uniq else _st.any_string(), minus)
+            except _ss.TooComplex:
+                raise UnsupportedError("the strings a negated pattern leaves are too complex", pointer=np_ptr) from None
+            if _st.is_never(rest):
+                raise EmptyLanguageError("every string matches the negated pattern: empty language", pointer=np_ptr)
+            uniq = [(rest, uniq[0][1] if uniq else np_ptr)]
         if uniq:
             shape, sp = uniq[0]
             try:
