@@ -127,9 +127,9 @@ def _is_email(s: str) -> bool:
 def _jsonschema_check(name: str):
     """jsonschema's own checker (rfc3986-validator, rfc3987-syntax, uri-template), which must be installed:
     FormatChecker passes formats it has no checker for."""
-    fn = FormatChecker().checkers.get(name)
-    assert fn is not None, f"jsonschema has no checker for {name!r}: install jsonschema[format-nongpl]"
-    return lambda s: FormatChecker().conforms(s, name)
+    fc = FormatChecker()
+    assert name in fc.checkers, f"jsonschema has no checker for {name!r}: install jsonschema[format-nongpl]"
+    return lambda s: fc.conforms(s, name)
 
 
 def _is_duration(s: str) -> bool:

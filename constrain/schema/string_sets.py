@@ -214,6 +214,19 @@ def _to_dfa(n: Node, ab: _Alphabet) -> _DFA:
     return _reduced(table, [e in st for st in order])
 
 
+def _moore_blocks(table: list[list[int]], accept: list[bool]) -> list[int]:
+    """Moore refinement of a complete DFA: the block of each state, compact ids 0..m-1
+    (equivalent states share one)."""
+    block = [1 if a else 0 for a in accept]
+    while True:
+        keys: dict = {}
+        new = [keys.setdefault((block[q], tuple(block[t] for t in table[q])), len(keys)) for q in range(len(table))]
+        stable = len(keys) == len(set(block))
+        block = new  # compact ids (the initial 0/1 labels may skip 0)
+        if stable:
+            return block
+
+
 def _reduced(table: list[list[int]], accept: list[bool]) -> _DFA:
     """The minimal complete DFA (start 0) of a complete one.
 
@@ -222,14 +235,7 @@ def _reduced(table: list[list[int]], accept: list[bool]) -> _DFA:
     multiplies those copies by every other input's states: keys matching
     ``[a-z]{1,255}`` and none of 3 names were 5,000 product states, over the
     limit, and are 280 after this."""
-    block = [1 if a else 0 for a in accept]
-    while True:
-        keys: dict = {}
-        new = [keys.setdefault((block[q], tuple(block[t] for t in table[q])), len(keys)) for q in range(len(table))]
-        stable = len(keys) == len(set(block))
-        block = new
-        if stable:
-            break
+    block = _moore_blocks(table, accept)
     # renumber blocks in breadth-first order from the start, so the start is 0
     ids = {block[0]: 0}
     order = [0]
@@ -267,14 +273,7 @@ def _minimise(table: list[list[int]], accept: list[bool]) -> tuple[list[list[int
     """Moore refinement, then drop states that cannot reach acceptance.
     Returns (table with -1 for dead moves, accept, start) or start -1 when empty."""
     n = len(table)
-    block = [1 if a else 0 for a in accept]
-    while True:
-        keys: dict = {}
-        new = [keys.setdefault((block[q], tuple(block[t] for t in table[q])), len(keys)) for q in range(n)]
-        stable = len(keys) == len(set(block))
-        block = new  # compact ids 0..m-1 (the initial 0/1 labels may skip 0)
-        if stable:
-            break
+    block = _moore_blocks(table, accept)
     m = len(set(block))
     small = [[0] * len(table[0]) for _ in range(m)] if table and table[0] else [[] for _ in range(m)]
     acc = [False] * m
