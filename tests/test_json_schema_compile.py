@@ -399,6 +399,30 @@ def test_approximations_never_tighten_under_negation(qwen, schema, valid):
         assert accepts(c, v), (v, c.approximations)
 
 
+# MaskBench valid instances these keywords used to refuse (Github_medium o60319, o60278 and o71265,
+# Github_easy o33940, o51165 and o9814, Github_hard o45586)
+@pytest.mark.parametrize("schema,good,bad", [
+    ({"type": "string", "format": "uri"},
+     ["https://linux-test-project.github.io/", "ecdsa-koblitz-pubkey:14RZvYazz9H2DC2skBfpPVxax54g4y",
+      "file:///path/to/file1.js", "https://dcos-master-1.example.com"], ["/articles/1", "a b:c"]),
+    ({"type": "string", "format": "uri-reference"}, ["path/to/listener", "/articles/1"], ["a b"]),
+    ({"type": "object", "required": ["status"], "oneOf": [
+        {"properties": {"status": {"type": "string", "pattern": "^fail$"}}},
+        {"properties": {"status": {"type": "string", "pattern": "^error$"}}}]},
+     [{"status": "fail"}, {"status": "error"}], [{"status": "ok"}, {"status": "fail", "x": 1}]),
+    ({"type": "object", "properties": {k: {"type": "string"} for k in ("id", "createdAt", "updatedAt")},
+      "patternProperties": {"^[0-9a-zA-Z_-]{1,255}$": {"type": ["string", "number"]}}},
+     [{"id": "a", "createdAt": "b", "key1": "v", "key2": 3}], [{"id": "a", "key 1": "v"}, {"id": 1}]),
+])
+def test_keywords_that_refused_maskbench_instances(qwen, llama, schema, good, bad):
+    for vocab in (qwen, llama):
+        c = compile_json_schema(schema, vocab, additional_properties=False)
+        for inst in good:
+            assert accepts_tokens(c, vocab, dump(inst)), dump(inst)
+        for inst in bad:
+            assert not accepts(c, dump(inst)), dump(inst)
+
+
 def test_oneof_disjointness_check_skips_regexes_with_grammar_holes(qwen):
     """MaskBench's Github_medium o58661: proving a recursive oneOf's branches disjoint
     ran Python's ``re`` on a regex holding ``(?&name)`` nonterminal holes and
